@@ -1,0 +1,3 @@
+"""newstore-sim: a stateful simulator of the NewStore Omnichannel Cloud."""
+
+__version__ = "0.1.0"

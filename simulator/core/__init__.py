@@ -1,0 +1,1 @@
+"""Framework-free building blocks: clock, store, errors, ids and the seeded world."""

@@ -1,0 +1,204 @@
+"""The one store: SQLite (a file in WAL mode, or :memory:), with a versioned schema.
+
+Entities are JSON documents keyed by (tenant, kind, id), with a few indexed columns
+for the lookups the APIs need. One connection and one lock: the store has one writer,
+and every read sees a committed state.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# Each entry moves the schema one version up; never edit a released entry, append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE tenants (name TEXT PRIMARY KEY, seed INTEGER NOT NULL, created_at TEXT NOT NULL);
+    CREATE TABLE api_clients (
+        client_id TEXT PRIMARY KEY, secret TEXT NOT NULL, demo INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE entities (
+        tenant TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
+        external_id TEXT, parent_id TEXT, email TEXT, sort_key TEXT,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (tenant, kind, id));
+    CREATE INDEX entities_external ON entities (tenant, kind, external_id);
+    CREATE INDEX entities_parent ON entities (tenant, kind, parent_id, sort_key);
+    CREATE INDEX entities_email ON entities (tenant, kind, email, sort_key);
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+        tenant TEXT NOT NULL, name TEXT NOT NULL, published_at TEXT NOT NULL,
+        entity_type TEXT, entity_id TEXT, payload TEXT NOT NULL);
+    CREATE INDEX outbox_tenant ON outbox (tenant, published_at);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = ("external_id", "parent_id", "email", "sort_key")
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+class StoreError(RuntimeError):
+    """The database file cannot be used (newer schema, not a database)."""
+
+
+class Tx:
+    """A view of the store inside a lock (and, for writes, a transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def get(self, tenant: str, kind: str, id: str) -> dict[str, Any] | None:
+        """One document by id, or None."""
+        row = self.conn.execute(
+            "SELECT doc FROM entities WHERE tenant=? AND kind=? AND id=?", (tenant, kind, id)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def find(self, tenant: str, kind: str, **where: str) -> list[dict[str, Any]]:
+        """Documents matching indexed columns, newest sort_key first."""
+        return self.query(tenant, kind, **where)
+
+    def query(
+        self,
+        tenant: str,
+        kind: str,
+        *,
+        limit: int | None = None,
+        ascending: bool = False,
+        **where: str,
+    ) -> list[dict[str, Any]]:
+        """Documents matching indexed columns, ordered by sort_key (newest first by default)."""
+        sql = "SELECT doc FROM entities WHERE tenant=? AND kind=?"
+        args: list[Any] = [tenant, kind]
+        for column, value in where.items():
+            if column not in _COLUMNS and column != "id":
+                raise ValueError(f"not an indexed column: {column}")
+            sql += f" AND {column}=?"
+            args.append(value)
+        sql += f" ORDER BY sort_key {'ASC' if ascending else 'DESC'}, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [json.loads(r[0]) for r in self.conn.execute(sql, args)]
+
+    def count(self, tenant: str, kind: str) -> int:
+        """How many documents of a kind a tenant holds."""
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM entities WHERE tenant=? AND kind=?", (tenant, kind)
+        ).fetchone()[0]
+
+    def put(
+        self,
+        tenant: str,
+        kind: str,
+        id: str,
+        doc: dict[str, Any],
+        *,
+        external_id: str | None = None,
+        parent_id: str | None = None,
+        email: str | None = None,
+        sort_key: str | None = None,
+    ) -> None:
+        """Insert or replace one document."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO entities"
+            " (tenant, kind, id, external_id, parent_id, email, sort_key, doc)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (tenant, kind, id, external_id, parent_id, email, sort_key, _dumps(doc)),
+        )
+
+    def delete(self, tenant: str, kind: str, id: str) -> bool:
+        """Remove one document; True when it existed."""
+        cur = self.conn.execute(
+            "DELETE FROM entities WHERE tenant=? AND kind=? AND id=?", (tenant, kind, id)
+        )
+        return cur.rowcount > 0
+
+    def meta(self, key: str) -> str | None:
+        """A value from the meta table."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a value in the meta table."""
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+class Store:
+    """The SQLite database behind every tenant's world."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._depth = 0
+        try:
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use {path} as the simulator's database: {exc}") from exc
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version the database file is at."""
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this simulator's "
+                f"{SCHEMA_VERSION}; upgrade newstore-sim or use another --db"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self.tx() as tx:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        tx.conn.execute(statement)
+                tx.conn.execute(f"PRAGMA user_version={number + 1}")
+
+    @contextmanager
+    def tx(self) -> Iterator[Tx]:
+        """A write transaction; nested calls join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield Tx(self._conn)
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield Tx(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A consistent read under the store's lock."""
+        with self._lock:
+            yield Tx(self._conn)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()

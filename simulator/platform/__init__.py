@@ -1,0 +1,1 @@
+"""The fake NewStore platform: one module per domain, no web framework imports."""

@@ -1,0 +1,47 @@
+"""The running platform: settings, store, clock, ids and auth, shared by every domain call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.core.clock import Clock
+from simulator.core.errors import NotFound, ValidationFailed
+from simulator.core.ids import Ids
+from simulator.core.store import Store
+from simulator.platform.auth import Auth
+from simulator.platform.tenants import ensure_tenant, tenant_exists
+from simulator.settings import Settings, _valid_tenant
+
+
+@dataclass
+class Platform:
+    """Everything a domain operation needs, created once per app."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    ids: Ids
+    auth: Auth
+
+    @classmethod
+    def start(cls, settings: Settings) -> Platform:
+        """Open the store and make sure the configured tenants and clients exist."""
+        store = Store(settings.db)
+        clock = Clock(settings.clock_mode, settings.clock_scale)
+        platform = cls(settings=settings, store=store, clock=clock, ids=Ids(settings.seed),
+                       auth=Auth(store, clock, settings.token_ttl))
+        for tenant in settings.all_tenants:
+            ensure_tenant(store, tenant, settings.seed, settings.world, clock)
+        for client_id, secret in settings.api_clients:
+            platform.auth.add_client(client_id, secret)
+        return platform
+
+    def require_tenant(self, tenant: str) -> str:
+        """The tenant, created on first use when auto-creation is on."""
+        if not _valid_tenant(tenant):
+            raise ValidationFailed(f"invalid tenant name {tenant!r}", error_code="invalid_tenant")
+        if self.settings.auto_create_tenants:
+            ensure_tenant(self.store, tenant, self.settings.seed, self.settings.world, self.clock)
+        elif not tenant_exists(self.store, tenant):
+            raise NotFound(f"tenant {tenant!r} does not exist", error_code="tenant_not_found")
+        return tenant

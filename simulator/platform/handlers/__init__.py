@@ -1,0 +1,1 @@
+"""Connexion operation functions for openapi/newstore.yaml, one module per domain."""

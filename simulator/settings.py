@@ -1,0 +1,127 @@
+"""Typed settings: defaults, then SIM_* environment variables, then explicit overrides."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
+
+
+@dataclass(frozen=True)
+class WorldSize:
+    """How much a generated tenant world holds."""
+
+    products: int = 200
+    stores: int = 10
+    customers: int = 100
+    orders: int = 500
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the simulator can be told; nothing else reads the environment."""
+
+    host: str = "127.0.0.1"
+    port: int = 8082
+    db: str = "./newstore-sim.db"
+    seed: int = 42
+    tenant: str = "dodici"
+    # extra tenants generated at start-up besides the default one and the demo tenant
+    tenants: tuple[str, ...] = ()
+    # (client_id, client_secret) pairs valid in every tenant
+    api_clients: tuple[tuple[str, str], ...] = ()
+    token_ttl: int = 3600
+    world: WorldSize = field(default_factory=WorldSize)
+    # unknown tenants named by a Host or tenant header get a generated world on first use
+    auto_create_tenants: bool = True
+    validate_responses: bool = False
+    openapi_dir: Path = OPENAPI_DIR
+    # clock: "real", "scaled" or "manual"; scale applies to "scaled"
+    clock_mode: str = "real"
+    clock_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
+        if self.token_ttl <= 0:
+            raise ValueError("token_ttl must be positive")
+        if self.clock_mode not in {"real", "scaled", "manual"}:
+            raise ValueError(f"clock_mode must be real, scaled or manual, got {self.clock_mode!r}")
+        if not self.tenant or not _valid_tenant(self.tenant):
+            raise ValueError(f"invalid tenant name {self.tenant!r}")
+
+    @property
+    def all_tenants(self) -> tuple[str, ...]:
+        """The tenants created at start-up: the default, the demo tenant and any extra ones."""
+        names = [self.tenant, DEMO_TENANT, *self.tenants]
+        return tuple(dict.fromkeys(names))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from SIM_* variables, then apply explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        simple = {f.name: f for f in fields(cls)}
+        for name in ("host", "db", "tenant"):
+            if f"SIM_{name.upper()}" in env:
+                values[name] = env[f"SIM_{name.upper()}"]
+        for name in ("port", "seed", "token_ttl"):
+            key = f"SIM_{name.upper()}"
+            if key in env:
+                values[name] = _int(key, env[key])
+        if "SIM_TENANTS" in env:
+            values["tenants"] = tuple(t for t in env["SIM_TENANTS"].split(",") if t.strip())
+        if "SIM_API_CLIENTS" in env:
+            values["api_clients"] = parse_api_clients(env["SIM_API_CLIENTS"].split(","))
+        if "SIM_AUTO_CREATE_TENANTS" in env:
+            values["auto_create_tenants"] = env["SIM_AUTO_CREATE_TENANTS"].lower() in {
+                "1", "true", "yes", "on"}
+        if "SIM_CLOCK_MODE" in env:
+            values["clock_mode"] = env["SIM_CLOCK_MODE"]
+        sizes = {}
+        for name in ("products", "stores", "customers", "orders"):
+            key = f"SIM_WORLD_{name.upper()}"
+            if key in env:
+                sizes[name] = _int(key, env[key])
+        if sizes:
+            values["world"] = WorldSize(**sizes)
+        unknown = set(overrides) - set(simple)
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+DEMO_TENANT = "dodici"
+
+
+def parse_api_clients(items: list[str] | tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Parse ID:SECRET strings; an item without a colon is an error."""
+    clients = []
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        client_id, sep, secret = item.partition(":")
+        if not sep or not client_id or not secret:
+            raise ValueError(f"api client must be ID:SECRET, got {item!r}")
+        clients.append((client_id, secret))
+    return tuple(clients)
+
+
+def _int(key: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be an integer, got {raw!r}") from None
+
+
+def _valid_tenant(name: str) -> bool:
+    return all(c.isalnum() or c in "-_" for c in name) and len(name) <= 63
