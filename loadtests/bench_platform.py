@@ -1,0 +1,148 @@
+"""Benchmark: requests/s of the sample GraphQL query and GET /v0/orders/{id} against a
+trivial endpoint on the same uvicorn server, start-up time and memory.
+
+Not a test. Run:  .venv/bin/python loadtests/bench_platform.py [--seconds 5] [--clients 4]
+It starts `newstore-sim serve` on a free port with a fresh database, so start-up includes
+generating the default world. Targets (issue 2): a/c >= 0.5, b/c >= 0.7, start-up < 3 s,
+RSS < 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_ORDER_ID = "012345Ab-CdEf-GhIj-KlMn-OpQrStUvWxYz"
+CLIENT_ID, CLIENT_SECRET = "bench", "bench-secret"
+
+
+def sample_query() -> str:
+    """The sample query of the returns playbook, exactly as NewStore's docs print it."""
+    text = (Path(__file__).resolve().parent / "sample_query.graphql").read_text()
+    return text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None,
+            headers: dict[str, str]) -> int:
+    conn.request(method, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status
+
+
+def measure(port: int, method: str, path: str, body: bytes | None, headers: dict[str, str],
+            seconds: float, clients: int) -> float:
+    """Requests per second over `clients` keep-alive connections for `seconds`."""
+    counts = [0] * clients
+    errors: list[str] = []
+    stop = time.perf_counter() + seconds
+
+    def worker(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while time.perf_counter() < stop:
+            status = request(conn, method, path, body, headers)
+            if status != 200:
+                errors.append(f"{path}: HTTP {status}")
+                return
+            counts[n] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit(f"benchmark request failed: {errors[0]}")
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent connections")
+    args = parser.parse_args()
+    port = free_port()
+    db = Path(tempfile.mkdtemp()) / "bench.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIM_")}
+    env["SIM_API_CLIENTS"] = f"{CLIENT_ID}:{CLIENT_SECRET}"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "serve", "--port", str(port), "--db", str(db),
+         "--log-level", "warning"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                if request(conn, "GET", "/health", None, {}) == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.perf_counter() - t0 > 60:
+                raise SystemExit("server did not start")
+            time.sleep(0.02)
+        startup = time.perf_counter() - t0
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        form = (f"grant_type=client_credentials&client_id={CLIENT_ID}"
+                f"&client_secret={CLIENT_SECRET}").encode()
+        conn.request("POST", "/auth/realms/dodici/protocol/openid-connect/token", body=form,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        token = json.loads(conn.getresponse().read())["access_token"]
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        gql = json.dumps({"query": sample_query()}).encode()
+        cases = {
+            "c  GET /health (baseline)": ("GET", "/health", None, {}),
+            "a  POST GraphQL sample query": ("POST", "/api/v1/org/data/query", gql, auth),
+            "b  GET /v0/orders/{id}": ("GET", f"/v0/orders/{SAMPLE_ORDER_ID}", None, auth),
+        }
+        for method, path, body, headers in cases.values():  # warm up every path
+            measure(port, method, path, body, headers, 0.5, 1)
+        rates = {name: measure(port, *case, args.seconds, args.clients)
+                 for name, case in cases.items()}
+        rss = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    c = rates["c  GET /health (baseline)"]
+    a = rates["a  POST GraphQL sample query"]
+    b = rates["b  GET /v0/orders/{id}"]
+    print(f"newstore-sim platform benchmark ({args.clients} connections, "
+          f"{args.seconds:g} s each, {os.cpu_count()} cores shared with the client)")
+    for name, rate in rates.items():
+        print(f"  {name:32s} {rate:8.0f} req/s")
+    print(f"  ratio a/c  {a / c:5.2f}   (target >= 0.5)  {'ok' if a / c >= 0.5 else 'MISSED'}")
+    print(f"  ratio b/c  {b / c:5.2f}   (target >= 0.7)  {'ok' if b / c >= 0.7 else 'MISSED'}")
+    print(f"  start-up to first answer  {startup:5.2f} s  (target < 3 s)  "
+          f"{'ok' if startup < 3 else 'MISSED'}")
+    print(f"  server RSS after the run  {rss:5.0f} MB (target < 200 MB)  "
+          f"{'ok' if rss < 200 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
