@@ -37,7 +37,8 @@ def problem_body(status: int, title: str, detail: str, *, error_code: str | None
     if field:
         body["field"] = field
     if extra:
-        body.update(extra)
+        # extra members add to the problem; they never replace its standard members
+        body.update({k: v for k, v in extra.items() if k not in body})
     return body
 
 

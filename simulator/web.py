@@ -9,6 +9,7 @@ from connexion import request
 from connexion.lifecycle import ConnexionRequest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from simulator.core.errors import NotFound
 from simulator.platform.auth import Principal
 from simulator.platform.context import Platform
 
@@ -36,6 +37,9 @@ class PlatformMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if any(ord(ch) < 0x20 or ch == "\x7f" for ch in scope["path"]):
+                # Connexion's router and Flask's disagree on such paths; no operation has one
+                raise NotFound(f"no operation at {scope['path']!r}")
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             scope[SCOPE_KEY] = self.platform
             scope[TENANT_KEY] = tenant_from_headers(headers, self.platform.settings.tenant)

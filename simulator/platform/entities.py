@@ -20,6 +20,7 @@ RETURN = "return"
 REFUND = "refund"
 CONFIG = "config"
 INJECTION = "injection"
+STOCK = "stock"  # stock on hand per (fulfillment location, product); id "<location>/<product>"
 
 # maps kind -> function giving the indexed columns of a document of that kind
 _INDEX: dict[str, Callable[[Doc], dict[str, str | None]]] = {
@@ -34,6 +35,8 @@ _INDEX: dict[str, Callable[[Doc], dict[str, str | None]]] = {
     REFUND: lambda d: {"parent_id": d["order_id"], "sort_key": d["requested_at"]},
     CONFIG: lambda d: {},
     INJECTION: lambda d: {},
+    STOCK: lambda d: {"parent_id": d["fulfillment_location_id"],
+                      "external_id": d["product_id"], "sort_key": d["product_id"]},
 }
 
 

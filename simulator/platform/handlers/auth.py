@@ -21,9 +21,10 @@ def realm_token(realm: str, body: dict[str, Any] | None = None) -> dict[str, Any
     return p.auth.grant(realm, _form(body), legacy=False, issuer=_issuer())
 
 
-def legacy_token(body: dict[str, Any] | None = None) -> dict[str, Any]:
+def legacy_token(body: dict[str, Any] | None = None, password: str | None = None
+                 ) -> dict[str, Any]:
     """POST /v0/token (deprecated by NewStore, still answered)."""
-    if "password" in request.query_params:
+    if password is not None:
         raise ValidationFailed("Query parameter password is not allowed",
                                error_code="password_in_query")
     return platform().auth.grant(tenant(), _form(body), legacy=True, issuer=_issuer())

@@ -1,0 +1,93 @@
+"""Refunds of an order: the refund records, and appeasements issued on the payment account."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import Any
+
+from simulator.core.clock import iso
+from simulator.core.errors import Conflict, ValidationFailed
+from simulator.core.store import Tx
+from simulator.core.world import add_transaction, money
+from simulator.platform import entities as E
+from simulator.platform.context import Platform
+
+Doc = dict[str, Any]
+
+
+def refundable_balance(account: Doc) -> float:
+    """What can still be refunded: captured minus already refunded."""
+    captured = sum(t["amount"] for t in account["transactions"]
+                   if t["transaction_type"] == "capture")
+    refunded = sum(t["amount"] for t in account["transactions"]
+                   if t["transaction_type"] == "refund")
+    return money(captured - refunded)
+
+
+def payment_account(tx: Tx, tenant: str, order_id: str) -> Doc:
+    """The order's payment account (its id is the order id); 409 when it has none."""
+    account = tx.get(tenant, E.PAYMENT_ACCOUNT, order_id)
+    if account is None:
+        raise Conflict(f"order {order_id!r} has no payment account to refund",
+                       error_code="payment_account_not_found")
+    return account
+
+
+def check_refundable(account: Doc, amount: float) -> None:
+    """Refuse a refund larger than what is left of the captured amount."""
+    balance = refundable_balance(account)
+    if money(amount) > balance:
+        raise ValidationFailed(
+            f"refund of {money(amount):.2f} {account['currency']} exceeds the refundable "
+            f"balance of {balance:.2f} (captured minus already refunded)",
+            error_code="refund_amount_exceeds_balance", field="amount",
+            extra={"refundable_balance": balance})
+
+
+def add_refund_transaction(account: Doc, rng: random.Random, amount: float, at: datetime,
+                           correlation_id: str) -> Doc:
+    """A refund on the instrument that was captured (the first one when several were)."""
+    captured = [t["instrument_id"] for t in account["transactions"]
+                if t["transaction_type"] == "capture"]
+    instrument_id = captured[0] if captured else account["instruments"][0]["id"]
+    return add_transaction(account, rng, instrument_id, "refund", amount, at,
+                           correlation_id=correlation_id)
+
+
+def list_refunds(p: Platform, tenant: str, order_id: str) -> list[Doc]:
+    """Every refund of an order, oldest first."""
+    with p.store.read() as tx:
+        E.get_or_404(tx, tenant, E.ORDER, order_id, "order")
+        return tx.query(tenant, E.REFUND, parent_id=order_id, ascending=True)
+
+
+def create_appeasement(p: Platform, tenant: str, order_id: str, body: Doc) -> Doc:
+    """Refund an amount of goodwill on an order, without any item coming back."""
+    amount = body["amount"]
+    if amount <= 0 or money(amount) != round(amount, 6):
+        raise ValidationFailed("amount must be positive with at most two decimals",
+                               error_code="invalid_amount", field="amount")
+    now = p.clock.now()
+    rng = random.Random(p.ids.uuid())
+    with p.store.tx() as tx:
+        order = E.get_or_404(tx, tenant, E.ORDER, order_id, "order")
+        if body["currency"] != order["currency"]:
+            raise ValidationFailed(
+                f"currency {body['currency']} does not match the order's {order['currency']}",
+                error_code="currency_mismatch", field="currency")
+        account = payment_account(tx, tenant, order_id)
+        check_refundable(account, amount)
+        refund_id = p.ids.uuid()
+        add_refund_transaction(account, rng, amount, now, refund_id)
+        refund = {
+            "id": refund_id, "order_id": order_id, "payment_account_id": account["id"],
+            "return_id": None, "type": "appeasement", "amount": money(amount),
+            "currency": order["currency"], "requested_at": iso(now), "status": "completed",
+            "reason_code": body.get("reason_code"), "return_reason": body["reason"],
+            "note": body.get("note"), "associate_id": body.get("associate_id"),
+            "associate_email": body.get("associate_email"),
+        }
+        E.save(tx, tenant, E.PAYMENT_ACCOUNT, account)
+        E.save(tx, tenant, E.REFUND, refund)
+    return refund
