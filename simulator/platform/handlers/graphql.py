@@ -1,0 +1,24 @@
+"""POST /api/v1/org/data/query: NewStore's GraphQL endpoint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connexion import request
+from flask import Response
+
+from simulator.graphql import service_for, wants_timezone
+from simulator.web import platform, tenant
+
+
+def query(body: dict[str, Any]) -> Response:
+    """Run a GraphQL request over the tenant's documents; query errors answer 200."""
+    p = platform()
+    service = service_for(p.settings.openapi_dir / "newstore.graphql")
+    result = service.execute(
+        p.store, tenant(), body["query"], body.get("variables"), body.get("operationName"),
+        force_timezone=wants_timezone(request.headers.get("force-render-timezone")))
+    # serialized here so that fields keep the order of the query (GraphQL spec, 7.2.2)
+    return Response(json.dumps(result, separators=(",", ":")), status=200,
+                    mimetype="application/json")
