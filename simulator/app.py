@@ -15,7 +15,7 @@ from simulator import problems
 from simulator.core.errors import SimError
 from simulator.platform.context import Platform
 from simulator.settings import Settings
-from simulator.web import PlatformMiddleware
+from simulator.web import VALIDATORS, PlatformMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         "newstore.yaml",
         resolver=RelativeResolver("simulator.platform.handlers"),
         strict_validation=True,
+        validator_map=VALIDATORS,
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
     )

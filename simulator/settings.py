@@ -38,6 +38,8 @@ class Settings:
     # unknown tenants named by a Host or tenant header get a generated world on first use
     auto_create_tenants: bool = True
     validate_responses: bool = False
+    # reuse a GraphQL response while the rows it read are unchanged (checked on every hit)
+    graphql_response_cache: bool = True
     openapi_dir: Path = OPENAPI_DIR
     # clock: "real", "scaled" or "manual"; scale applies to "scaled"
     clock_mode: str = "real"
@@ -76,9 +78,10 @@ class Settings:
             values["tenants"] = tuple(t for t in env["SIM_TENANTS"].split(",") if t.strip())
         if "SIM_API_CLIENTS" in env:
             values["api_clients"] = parse_api_clients(env["SIM_API_CLIENTS"].split(","))
-        if "SIM_AUTO_CREATE_TENANTS" in env:
-            values["auto_create_tenants"] = env["SIM_AUTO_CREATE_TENANTS"].lower() in {
-                "1", "true", "yes", "on"}
+        for name in ("auto_create_tenants", "graphql_response_cache"):
+            key = f"SIM_{name.upper()}"
+            if key in env:
+                values[name] = env[key].lower() in {"1", "true", "yes", "on"}
         if "SIM_CLOCK_MODE" in env:
             values["clock_mode"] = env["SIM_CLOCK_MODE"]
         sizes = {}

@@ -6,7 +6,15 @@ import re
 from typing import Any
 
 from connexion import request
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem
 from connexion.lifecycle import ConnexionRequest
+from connexion.validators import (
+    VALIDATOR_MAP,
+    FormDataValidator,
+    JSONRequestBodyValidator,
+    MultiPartFormDataValidator,
+)
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simulator.core.errors import NotFound
@@ -44,6 +52,35 @@ class PlatformMiddleware:
             scope[SCOPE_KEY] = self.platform
             scope[TENANT_KEY] = tenant_from_headers(headers, self.platform.settings.tenant)
         await self.app(scope, receive, send)
+
+
+class JSONBodyValidator(JSONRequestBodyValidator):
+    """Connexion's JSON body validator, answering 400 for a body that is not UTF-8."""
+
+    async def _parse(self, stream: Any, scope: Scope) -> Any:
+        chunks = [message async for message in stream]
+
+        async def replay() -> Any:
+            for chunk in chunks:
+                yield chunk
+
+        try:
+            b"".join(chunks).decode(self._encoding)
+        except UnicodeDecodeError as exc:
+            raise BadRequestProblem(
+                detail=f"request body is not valid {self._encoding}: {exc.reason}") from exc
+        return await super()._parse(replay(), scope)
+
+
+# Connexion replaces the whole "body" entry, so every media type is listed again
+VALIDATORS: dict[str, Any] = {
+    **VALIDATOR_MAP,
+    "body": MediaTypeDict({
+        "*/*json": JSONBodyValidator,
+        "application/x-www-form-urlencoded": FormDataValidator,
+        "multipart/form-data": MultiPartFormDataValidator,
+    }),
+}
 
 
 def platform() -> Platform:

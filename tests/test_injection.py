@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from typing import Any
 
@@ -398,6 +399,20 @@ def test_non_json_body_is_4xx(client, auth):
         **auth, "Content-Type": "text/plain"})
     assert 400 <= r.status_code < 500
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_body_that_is_not_utf8_is_400(client, auth):
+    # found by the contract sweep: Connexion's JSON validator let UnicodeDecodeError escape (500)
+    r = client.post(URL, content=b"\x80", headers={**auth, "Content-Type": "application/json"})
+    problem = assert_problem(r, 400, "validation_error")
+    assert "utf-8" in problem["detail"]
+
+
+def test_utf8_body_is_still_read_after_the_encoding_check(client, auth):
+    payload = body(external_id=f"zoë-{uuid.uuid4()}", customer_name="Zoë Doe")
+    r = client.post(URL, content=json.dumps(payload, ensure_ascii=False).encode(),
+                    headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
 
 
 def test_injection_needs_a_token(client):

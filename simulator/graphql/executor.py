@@ -116,6 +116,7 @@ class GraphQLService:
         operation_name: str | None = None,
         *,
         force_timezone: bool = False,
+        cache_responses: bool = True,
     ) -> Doc:
         """The response body: {data, errors?}, or {errors} when the query is invalid.
 
@@ -124,7 +125,8 @@ class GraphQLService:
         document, errors = self.document(query)
         if document is None or errors:
             return {"errors": [error.formatted for error in errors]}
-        key = _response_key(query, variables, operation_name, tenant, force_timezone)
+        key = (_response_key(query, variables, operation_name, tenant, force_timezone)
+               if cache_responses else None)
         with store.read() as tx:
             cached: tuple[weakref.ref[Store], list[Read], Doc] | None = \
                 self._responses.fetch(key) if key else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from simulator.core.clock import Clock
 from simulator.core.errors import NotFound, ValidationFailed
@@ -22,6 +22,8 @@ class Platform:
     clock: Clock
     ids: Ids
     auth: Auth
+    # tenants known to exist; tenants are never deleted while the app runs
+    _known: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
     def start(cls, settings: Settings) -> Platform:
@@ -38,10 +40,13 @@ class Platform:
 
     def require_tenant(self, tenant: str) -> str:
         """The tenant, created on first use when auto-creation is on."""
+        if tenant in self._known:
+            return tenant
         if not _valid_tenant(tenant):
             raise ValidationFailed(f"invalid tenant name {tenant!r}", error_code="invalid_tenant")
         if self.settings.auto_create_tenants:
             ensure_tenant(self.store, tenant, self.settings.seed, self.settings.world, self.clock)
         elif not tenant_exists(self.store, tenant):
             raise NotFound(f"tenant {tenant!r} does not exist", error_code="tenant_not_found")
+        self._known.add(tenant)
         return tenant
