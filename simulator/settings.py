@@ -44,6 +44,15 @@ class Settings:
     # clock: "real", "scaled" or "manual"; scale applies to "scaled"
     clock_mode: str = "real"
     clock_scale: float = 1.0
+    # Event Stream: run the dispatcher in this process; global delivery defaults that each
+    # integration may override (its `simulator` settings)
+    dispatch: bool = True
+    retry_profile: str = "realistic"
+    delivery_timeout: float = 10.0
+    pause_after_failures: int = 50
+    delivery_workers: int = 16
+    # a token that /_sim calls must carry as `Authorization: Bearer ...`; empty: open
+    control_token: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -52,6 +61,10 @@ class Settings:
             raise ValueError("token_ttl must be positive")
         if self.clock_mode not in {"real", "scaled", "manual"}:
             raise ValueError(f"clock_mode must be real, scaled or manual, got {self.clock_mode!r}")
+        if self.delivery_timeout <= 0:
+            raise ValueError("delivery_timeout must be positive")
+        if self.pause_after_failures < 1 or self.delivery_workers < 1:
+            raise ValueError("pause_after_failures and delivery_workers must be at least 1")
         if not self.tenant or not _valid_tenant(self.tenant):
             raise ValueError(f"invalid tenant name {self.tenant!r}")
 
@@ -67,10 +80,10 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         simple = {f.name: f for f in fields(cls)}
-        for name in ("host", "db", "tenant"):
+        for name in ("host", "db", "tenant", "retry_profile", "control_token"):
             if f"SIM_{name.upper()}" in env:
                 values[name] = env[f"SIM_{name.upper()}"]
-        for name in ("port", "seed", "token_ttl"):
+        for name in ("port", "seed", "token_ttl", "pause_after_failures", "delivery_workers"):
             key = f"SIM_{name.upper()}"
             if key in env:
                 values[name] = _int(key, env[key])
@@ -78,7 +91,12 @@ class Settings:
             values["tenants"] = tuple(t for t in env["SIM_TENANTS"].split(",") if t.strip())
         if "SIM_API_CLIENTS" in env:
             values["api_clients"] = parse_api_clients(env["SIM_API_CLIENTS"].split(","))
-        for name in ("auto_create_tenants", "graphql_response_cache"):
+        if "SIM_DELIVERY_TIMEOUT" in env:
+            try:
+                values["delivery_timeout"] = float(env["SIM_DELIVERY_TIMEOUT"])
+            except ValueError:
+                raise ValueError("SIM_DELIVERY_TIMEOUT must be a number of seconds") from None
+        for name in ("auto_create_tenants", "graphql_response_cache", "dispatch"):
             key = f"SIM_{name.upper()}"
             if key in env:
                 values[name] = env[key].lower() in {"1", "true", "yes", "on"}

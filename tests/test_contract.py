@@ -36,7 +36,7 @@ def _known_ids() -> dict[str, list[str]]:
     with APP.platform.store.read() as tx:  # type: ignore[attr-defined]
         orders = tx.query("dodici", E.ORDER, limit=6)
         order_ids = [SAMPLE_ORDER_ID] + [o["id"] for o in orders]
-        children = {kind: [c["id"] for o in order_ids for c in tx.find("dodici", kind, parent_id=o)]
+        children = {kind: [c["id"] for o in order_ids for c in tx.query("dodici", kind, parent_id=o)]
                     for kind in (E.FULFILLMENT_REQUEST, E.RETURN)}
         stores = [s["id"] for s in tx.query("dodici", E.LOCATION, limit=4)]
     return {"id": order_ids, "order_id": order_ids, "realm": ["dodici"], "store_id": stores,

@@ -218,7 +218,7 @@ def test_same_payload_twice_gives_the_same_answer(client, auth, platform):
     assert second.status_code == 200
     assert second.json() == first.json()
     with platform.store.read() as tx:
-        assert len(tx.find("dodici", E.ORDER, external_id="WEB-1001")) == 1
+        assert len(tx.query("dodici", E.ORDER, external_id="WEB-1001")) == 1
 
 
 def test_same_external_id_with_different_data_fails(client, auth):
@@ -343,7 +343,7 @@ def test_refused_injection_stores_nothing(client, auth, platform):
     assert client.post(URL, json=b, headers=auth).status_code == 400
     with platform.store.read() as tx:
         assert tx.get("dodici", E.INJECTION, "REFUSED-1") is None
-        assert tx.find("dodici", E.ORDER, external_id="REFUSED-1") == []
+        assert tx.query("dodici", E.ORDER, external_id="REFUSED-1") == []
     assert client.post(URL, json=body("REFUSED-1"), headers=auth).status_code == 200
 
 

@@ -193,6 +193,6 @@ def test_sample_payment_account(client, auth, platform, sample_order_id):
         "authorization", "capture", "refund"]
     refund = instrument["original_transactions"][2]
     with platform.store.read() as tx:
-        returns = tx.find("dodici", E.RETURN, parent_id=sample_order_id)
+        returns = tx.query("dodici", E.RETURN, parent_id=sample_order_id)
     assert refund["correlation_id"] == returns[0]["id"]
     assert refund["refund_amount"] == refunded and refund["capture_amount"] == 0.0

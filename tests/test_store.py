@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 
@@ -50,3 +51,26 @@ def test_nested_transactions_join_the_outer_one():
     with store.read() as tx:
         assert [d["a"] for d in tx.query("t", "k", ascending=True)] == [1, 2]
         assert tx.count("t", "k") == 2
+
+
+def test_file_reads_see_committed_state_only_and_their_own_open_write(tmp_path):
+    store = Store(str(tmp_path / "r.db"))
+    seen: list[object] = []
+    with store.tx() as tx:
+        tx.put("t", "k", "1", {"a": 1})
+        with store.read() as inner:  # the writing thread reads its own uncommitted write
+            assert inner.get("t", "k", "1") == {"a": 1}
+        other = threading.Thread(target=lambda: seen.append(_read(store)))
+        other.start()
+        other.join()
+    assert seen == [None]  # another thread's reader did not see the open write
+    other = threading.Thread(target=lambda: seen.append(_read(store)))
+    other.start()
+    other.join()
+    assert seen == [None, {"a": 1}]
+    store.close()
+
+
+def _read(store: Store) -> object:
+    with store.read() as tx:
+        return tx.get("t", "k", "1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 
@@ -16,7 +17,22 @@ class Clock:
         self._scale = 1.0
         self._anchor_real = time.time()
         self._anchor_sim = (start or datetime.now(UTC)).timestamp()
+        self._listeners: list[Callable[[], None]] = []
         self.set_mode(mode, scale)
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call back after every jump or change of pace, so waiters can recompute deadlines."""
+        self._listeners.append(callback)
+
+    def _changed(self) -> None:
+        for callback in list(self._listeners):
+            callback()
+
+    def sleep_seconds(self, simulated: float) -> float | None:
+        """Real seconds until `simulated` seconds pass; None when only advance() moves time."""
+        if self._mode == "manual":
+            return None
+        return max(0.0, simulated) / (self._scale if self._mode == "scaled" else 1.0)
 
     @property
     def mode(self) -> str:
@@ -55,6 +71,7 @@ class Clock:
             self._scale = scale if mode == "scaled" else 1.0
             self._anchor_real = time.time()
             self._anchor_sim = current
+        self._changed()
 
     def advance(self, seconds: float) -> datetime:
         """Move simulated time forward (any mode); never backwards."""
@@ -62,7 +79,9 @@ class Clock:
             raise ValueError("the clock only moves forward")
         with self._lock:
             self._anchor_sim += seconds
-            return datetime.fromtimestamp(self._timestamp_locked(), UTC)
+            moved = datetime.fromtimestamp(self._timestamp_locked(), UTC)
+        self._changed()
+        return moved
 
 
 def iso(dt: datetime) -> str:

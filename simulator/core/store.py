@@ -1,8 +1,9 @@
 """The one store: SQLite (a file in WAL mode, or :memory:), with a versioned schema.
 
 Entities are JSON documents keyed by (tenant, kind, id), with a few indexed columns
-for the lookups the APIs need. One connection and one lock: the store has one writer,
-and every read sees a committed state.
+for the lookups the APIs need. One writer connection behind a lock; on a file, each
+thread reads through its own connection (WAL lets readers run beside the writer), and
+every read sees one committed snapshot.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,6 +36,26 @@ MIGRATIONS: list[str] = [
         entity_type TEXT, entity_id TEXT, payload TEXT NOT NULL);
     CREATE INDEX outbox_tenant ON outbox (tenant, published_at);
     """,
+    """
+    CREATE INDEX outbox_entity ON outbox (tenant, entity_type, entity_id);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL, integration_id TEXT NOT NULL, event_seq INTEGER NOT NULL,
+        status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, due_at REAL NOT NULL,
+        published_ts REAL NOT NULL, first_sent_ts REAL, acked_ts REAL,
+        last_status INTEGER, last_error TEXT,
+        UNIQUE (tenant, integration_id, event_seq));
+    CREATE INDEX deliveries_due ON deliveries (status, due_at);
+    CREATE INDEX deliveries_event ON deliveries (event_seq);
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id INTEGER NOT NULL,
+        tenant TEXT NOT NULL, integration_id TEXT NOT NULL, event_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL, duplicate INTEGER NOT NULL DEFAULT 0,
+        scheduled_at TEXT NOT NULL, sent_at TEXT NOT NULL, status_code INTEGER,
+        duration_ms REAL NOT NULL, error TEXT, response_body TEXT);
+    CREATE INDEX attempts_delivery ON attempts (delivery_id);
+    CREATE INDEX attempts_event ON attempts (tenant, event_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -53,8 +74,18 @@ class StoreError(RuntimeError):
 class Tx:
     """A view of the store inside a lock (and, for writes, a transaction)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, hooks: list[Callable[[], None]] | None = None,
+                 bell: threading.Event | None = None):
         self.conn = conn
+        self._hooks = hooks
+        self.bell = bell
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run hook once the outermost transaction commits (never on rollback)."""
+        if self._hooks is None:
+            raise RuntimeError("after_commit needs a write transaction")
+        if hook not in self._hooks:
+            self._hooks.append(hook)
 
     def get(self, tenant: str, kind: str, id: str) -> dict[str, Any] | None:
         """One document by id, or None."""
@@ -62,10 +93,6 @@ class Tx:
             "SELECT doc FROM entities WHERE tenant=? AND kind=? AND id=?", (tenant, kind, id)
         ).fetchone()
         return json.loads(row[0]) if row else None
-
-    def find(self, tenant: str, kind: str, **where: str) -> list[dict[str, Any]]:
-        """Documents matching indexed columns, newest sort_key first."""
-        return self.query(tenant, kind, **where)
 
     def query(
         self,
@@ -140,6 +167,13 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         self._depth = 0
+        self._writer: int | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not the writer's lock: readers never wait on it
+        self._hooks: list[Callable[[], None]] = []
+        # rung after commits that asked for it (new events); the dispatcher waits on it
+        self.bell = threading.Event()
         try:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             if path != ":memory:":
@@ -176,29 +210,57 @@ class Store:
             if self._depth:
                 self._depth += 1
                 try:
-                    yield Tx(self._conn)
+                    yield Tx(self._conn, self._hooks, self.bell)
                 finally:
                     self._depth -= 1
                 return
             self._conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
+            self._writer = threading.get_ident()
+            hooks: list[Callable[[], None]] = []
+            self._hooks = hooks
             try:
-                yield Tx(self._conn)
+                yield Tx(self._conn, hooks, self.bell)
             except BaseException:
                 self._conn.execute("ROLLBACK")
+                hooks.clear()
                 raise
             else:
                 self._conn.execute("COMMIT")
             finally:
                 self._depth = 0
+                self._writer = None
+        for hook in hooks:
+            hook()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
-        """A consistent read under the store's lock."""
-        with self._lock:
-            yield Tx(self._conn)
+        """A consistent read: a snapshot on this thread's reader, or inside the open write."""
+        if self.path == ":memory:" or self._writer == threading.get_ident():
+            with self._lock:
+                yield Tx(self._conn)
+            return
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            yield Tx(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
 
     def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
+        """Close the writer and every reader connection."""
+        with self._lock, self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
             self._conn.close()

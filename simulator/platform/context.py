@@ -30,7 +30,11 @@ class Platform:
         """Open the store and make sure the configured tenants and clients exist."""
         store = Store(settings.db)
         clock = Clock(settings.clock_mode, settings.clock_scale)
-        platform = cls(settings=settings, store=store, clock=clock, ids=Ids(settings.seed),
+        with store.tx() as tx:  # each start draws new ids: a restart must not reuse the last run's
+            boot = int(tx.meta("boots") or 0) + 1
+            tx.set_meta("boots", str(boot))
+        platform = cls(settings=settings, store=store, clock=clock,
+                       ids=Ids(settings.seed if boot == 1 else settings.seed * 1_000_003 + boot),
                        auth=Auth(store, clock, settings.token_ttl))
         for tenant in settings.all_tenants:
             ensure_tenant(store, tenant, settings.seed, settings.world, clock)

@@ -38,7 +38,7 @@ def create_fulfillment_request(
         if tx.get(tenant, E.LOCATION, location_id) is None:
             raise ValidationFailed(f"location {location_id!r} does not exist",
                                    error_code="unknown_location", field="location_id")
-        assigned = {i["id"] for fr in tx.find(tenant, E.FULFILLMENT_REQUEST, parent_id=order_id)
+        assigned = {i["id"] for fr in tx.query(tenant, E.FULFILLMENT_REQUEST, parent_id=order_id)
                     if fr["status"] not in FINAL_REQUEST for i in fr["items"]
                     if i["status"] in OPEN}
         wanted = set(item_ids) if item_ids is not None else None

@@ -62,7 +62,7 @@ def inject_order(p: Platform, tenant: str, body: Doc) -> Doc:
                     error_code="same_order_injection_with_different_data",
                     field="external_id")
             return previous["response"]
-        if tx.find(tenant, E.ORDER, external_id=external_id):
+        if tx.query(tenant, E.ORDER, external_id=external_id):
             raise ValidationFailed(f"an order with external id {external_id!r} already exists",
                                    error_code="external_id_already_exists", field="external_id")
         _validate(tx, tenant, body)
@@ -295,7 +295,7 @@ def _build(p: Platform, tx: Tx, tenant: str, body: Doc) -> tuple[Doc, Doc]:
     fulfillment_type = ("multiple" if len(levels) > 1 else
                         "in_store_purchase" if levels == {IN_STORE_HANDOVER} else "traditional")
     customer_email = body.get("customer_email")
-    customers = tx.find(tenant, E.CUSTOMER, email=customer_email) if customer_email else []
+    customers = tx.query(tenant, E.CUSTOMER, email=customer_email) if customer_email else []
     addresses = [a for a in (_address(body.get("billing_address"), "billing"),
                              _address(body.get("shipping_address"), "shipping")) if a]
     channel_type = body["channel_type"]

@@ -27,7 +27,7 @@ PAYMENT_METHODS = {"cash", "credit_card", "gift_card"}
 def find_order(tx: Tx, tenant: str, id: str, id_type: str = "internal") -> Doc:
     """An order by NewStore id (internal) or by external id, else NotFound."""
     if id_type == "external":
-        found = tx.find(tenant, E.ORDER, external_id=id)
+        found = tx.query(tenant, E.ORDER, external_id=id)
         if not found:
             raise NotFound(f"order with external id {id!r} not found")
         return found[0]
@@ -156,7 +156,7 @@ def customer_order(p: Platform, tenant: str, id: str) -> Doc:
     with p.store.read() as tx:
         order = find_order(tx, tenant, id)
         account = tx.get(tenant, E.PAYMENT_ACCOUNT, order["id"])
-        returns = tx.find(tenant, E.RETURN, parent_id=order["id"])
+        returns = tx.query(tenant, E.RETURN, parent_id=order["id"])
     timeline = [{"name": "order_placed", "occurred_at": order["placed_at"]}]
     for ret in sorted(returns, key=lambda r: r["returned_at"]):
         timeline.append({"name": "return_processed", "occurred_at": ret["returned_at"]})
