@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import flask
+import yaml
 from connexion import FlaskApp
 from connexion.exceptions import ProblemException
 from connexion.jsonifier import Jsonifier
@@ -14,6 +21,7 @@ from connexion.resolver import RelativeResolver
 from starlette.exceptions import HTTPException
 
 from simulator import problems
+from simulator.control.security import SECURITY_MAP as CONTROL_SECURITY
 from simulator.core.errors import SimError
 from simulator.platform.context import Platform
 from simulator.settings import Settings
@@ -22,20 +30,51 @@ from simulator.web import VALIDATORS, PlatformMiddleware
 log = logging.getLogger(__name__)
 
 
+@functools.cache
+def _parsed(path: Path) -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 5x faster
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+
+
+def spec(path: Path) -> dict[str, Any]:
+    """An OpenAPI document, parsed once per process (apps in tests are many)."""
+    return copy.deepcopy(_parsed(path))
+
+
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FlaskApp:
     """Build the simulator's ASGI app over a started platform."""
     settings = settings or Settings.from_env()
     platform = platform or Platform.start(settings)
     # Compact JSON, as NewStore sends it: Connexion's default indent=2 forces the pure-Python
     # encoder, which cost more than the rest of an order read
+
+    @asynccontextmanager
+    async def lifespan(_app: object) -> AsyncIterator[None]:
+        """The Event Stream dispatcher runs while the server serves."""
+        if settings.dispatch:
+            platform.dispatcher.start()
+        try:
+            yield
+        finally:
+            platform.dispatcher.stop()
+
     app = FlaskApp(__name__, specification_dir=str(settings.openapi_dir),
-                   jsonifier=Jsonifier(flask.json))
+                   jsonifier=Jsonifier(flask.json), lifespan=lifespan)
     app.add_api(
-        "newstore.yaml",
+        spec(settings.openapi_dir / "newstore.yaml"),
         resolver=RelativeResolver("simulator.platform.handlers"),
         strict_validation=True,
         validator_map=VALIDATORS,
         validate_responses=settings.validate_responses,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
+    )
+    app.add_api(  # the control plane under /_sim (its own spec; optional control token)
+        spec(settings.openapi_dir / "control.yaml"),
+        resolver=RelativeResolver("simulator.control"),
+        strict_validation=True,
+        validator_map=VALIDATORS,
+        validate_responses=settings.validate_responses,
+        security_map=CONTROL_SECURITY,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
     )
     app.add_middleware(PlatformMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER,

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from simulator.eventstream import profiles
+
 OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 
 
@@ -61,6 +63,9 @@ class Settings:
             raise ValueError("token_ttl must be positive")
         if self.clock_mode not in {"real", "scaled", "manual"}:
             raise ValueError(f"clock_mode must be real, scaled or manual, got {self.clock_mode!r}")
+        if self.retry_profile not in profiles.named():
+            raise ValueError(f"unknown retry profile {self.retry_profile!r}; known: "
+                             f"{', '.join(sorted(profiles.named()))}")
         if self.delivery_timeout <= 0:
             raise ValueError("delivery_timeout must be positive")
         if self.pause_after_failures < 1 or self.delivery_workers < 1:
@@ -146,3 +151,9 @@ def _int(key: str, raw: str) -> int:
 
 def _valid_tenant(name: str) -> bool:
     return all(c.isalnum() or c in "-_" for c in name) and len(name) <= 63
+
+
+def client_env(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """Where client commands (`emit`) find a running simulator: SIM_URL, SIM_CONTROL_TOKEN."""
+    env = os.environ if env is None else env
+    return env.get("SIM_URL") or "http://127.0.0.1:8082", env.get("SIM_CONTROL_TOKEN", "")

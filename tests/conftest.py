@@ -13,6 +13,30 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 from simulator.app import create_app  # noqa: E402
 from simulator.settings import Settings, WorldSize  # noqa: E402
 
+
+def _validate_each_spec_once() -> None:
+    """Connexion checks a spec against the OpenAPI meta-schema on every add_api (three
+    quarters of create_app); the tests build hundreds of apps from the same two specs, so
+    each distinct document is checked once per test process."""
+    import hashlib
+    import json
+
+    from connexion.spec import OpenAPISpecification
+
+    check = OpenAPISpecification._validate_spec.__func__  # type: ignore[attr-defined]
+    seen: set[str] = set()
+
+    def validate_once(cls: type, spec: dict) -> None:
+        key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+        if key not in seen:
+            check(cls, spec)
+            seen.add(key)
+
+    OpenAPISpecification._validate_spec = classmethod(validate_once)  # type: ignore[assignment]
+
+
+_validate_each_spec_once()
+
 CLIENT = ("test-client", "test-secret")
 SMALL = WorldSize(products=30, stores=4, customers=20, orders=60)
 

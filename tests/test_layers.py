@@ -27,7 +27,8 @@ def modules(*parts: str) -> list[Path]:
     return sorted(p for p in base.rglob("*.py") if "handlers" not in p.parts)
 
 
-@pytest.mark.parametrize("path", modules("core") + modules("platform") + modules("graphql"),
+@pytest.mark.parametrize("path", modules("core") + modules("platform") + modules("graphql")
+                         + modules("eventstream"),
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_domain_imports_no_web_framework(path):
     bad = {n for n in imports_of(path) if n.split(".")[0] in WEB}
@@ -47,3 +48,11 @@ def test_graphql_does_not_import_handlers_or_app(path):
            if n.startswith(("simulator.app", "simulator.web", "simulator.platform.handlers",
                             "simulator.cli"))}
     assert not bad, f"{path.name} imports {bad}"
+
+
+@pytest.mark.parametrize("path", modules("eventstream"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_eventstream_stands_below_the_platform(path):
+    above = {n for n in imports_of(path) if n.startswith("simulator.")
+             and not n.startswith(("simulator.core", "simulator.eventstream"))
+             and n != "simulator"}
+    assert not above, f"{path.name} imports {above}"

@@ -8,6 +8,7 @@ from simulator.core.clock import Clock
 from simulator.core.errors import NotFound, ValidationFailed
 from simulator.core.ids import Ids
 from simulator.core.store import Store
+from simulator.eventstream.dispatcher import Dispatcher
 from simulator.platform.auth import Auth
 from simulator.platform.tenants import ensure_tenant, tenant_exists
 from simulator.settings import Settings, _valid_tenant
@@ -22,6 +23,7 @@ class Platform:
     clock: Clock
     ids: Ids
     auth: Auth
+    dispatcher: Dispatcher
     # tenants known to exist; tenants are never deleted while the app runs
     _known: set[str] = field(default_factory=set, repr=False)
 
@@ -35,7 +37,12 @@ class Platform:
             tx.set_meta("boots", str(boot))
         platform = cls(settings=settings, store=store, clock=clock,
                        ids=Ids(settings.seed if boot == 1 else settings.seed * 1_000_003 + boot),
-                       auth=Auth(store, clock, settings.token_ttl))
+                       auth=Auth(store, clock, settings.token_ttl),
+                       dispatcher=Dispatcher(store, clock, retry_profile=settings.retry_profile,
+                                             timeout=settings.delivery_timeout,
+                                             pause_after=settings.pause_after_failures,
+                                             workers=settings.delivery_workers,
+                                             seed=settings.seed))
         for tenant in settings.all_tenants:
             ensure_tenant(store, tenant, settings.seed, settings.world, clock)
         for client_id, secret in settings.api_clients:

@@ -14,6 +14,7 @@ from simulator.core.clock import iso
 from simulator.core.errors import Conflict, ValidationFailed
 from simulator.core.store import Tx
 from simulator.platform import entities as E
+from simulator.platform import events
 from simulator.platform.context import Platform
 
 Doc = dict[str, Any]
@@ -64,6 +65,8 @@ def create_fulfillment_request(
         order["updated_at"] = iso(now)
         E.save(tx, tenant, E.ORDER, order)
         E.save(tx, tenant, E.FULFILLMENT_REQUEST, fr)
+        events.emit(p, tx, tenant, "fulfillment_request.assigned",
+                    events.fulfillment_request_event(fr))
     return fr
 
 
@@ -123,6 +126,7 @@ def _mirror_and_save(p: Platform, tx: Tx, tenant: str, fr: Doc, changes: dict[st
     """Copy item changes onto the order, settle both statuses, and save."""
     now = iso(p.clock.now())
     order = tx.get(tenant, E.ORDER, fr["order_id"])
+    status_before = order["status"] if order is not None else None
     if order is not None:
         for item in order["items"]:
             if item["id"] in changes:
@@ -138,6 +142,7 @@ def _mirror_and_save(p: Platform, tx: Tx, tenant: str, fr: Doc, changes: dict[st
     fr["logical_timestamp"] = fr.get("logical_timestamp", 0) + 1
     fr["updated_at"] = now
     E.save(tx, tenant, E.FULFILLMENT_REQUEST, fr)
+    events.fulfillment_changed(p, tx, tenant, fr, order, status_before, changes)
     return fr
 
 

@@ -12,7 +12,7 @@ from simulator.core.clock import iso, parse_iso
 from simulator.core.errors import ValidationFailed
 from simulator.core.store import Tx
 from simulator.core.world import IN_STORE_HANDOVER, money, recompute_totals
-from simulator.platform import config
+from simulator.platform import config, events
 from simulator.platform import entities as E
 from simulator.platform.context import Platform
 
@@ -75,6 +75,7 @@ def inject_order(p: Platform, tenant: str, body: Doc) -> Doc:
         E.save(tx, tenant, E.INJECTION, {"id": external_id, "hash": digest,
                                          "order_id": order["id"], "response": response,
                                          "created_at": order["created_at"]})
+        events.order_injected(p, tx, tenant, order)
     return response
 
 

@@ -11,6 +11,7 @@ from simulator.core.errors import Conflict, ValidationFailed
 from simulator.core.store import Tx
 from simulator.core.world import add_transaction, money
 from simulator.platform import entities as E
+from simulator.platform import events
 from simulator.platform.context import Platform
 
 Doc = dict[str, Any]
@@ -79,7 +80,7 @@ def create_appeasement(p: Platform, tenant: str, order_id: str, body: Doc) -> Do
         account = payment_account(tx, tenant, order_id)
         check_refundable(account, amount)
         refund_id = p.ids.uuid()
-        add_refund_transaction(account, rng, amount, now, refund_id)
+        refund_tx = add_refund_transaction(account, rng, amount, now, refund_id)
         refund = {
             "id": refund_id, "order_id": order_id, "payment_account_id": account["id"],
             "return_id": None, "type": "appeasement", "amount": money(amount),
@@ -90,4 +91,6 @@ def create_appeasement(p: Platform, tenant: str, order_id: str, body: Doc) -> Do
         }
         E.save(tx, tenant, E.PAYMENT_ACCOUNT, account)
         E.save(tx, tenant, E.REFUND, refund)
+        events.emit(p, tx, tenant, "refund_request.issued", events.refund_request_issued(refund))
+        events.refund_booked(p, tx, tenant, account, refund_tx)
     return refund

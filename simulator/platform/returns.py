@@ -9,6 +9,7 @@ from simulator.core.clock import iso, parse_iso
 from simulator.core.errors import NotFound, ValidationFailed
 from simulator.core.world import build_return, money
 from simulator.platform import entities as E
+from simulator.platform import events
 from simulator.platform.context import Platform
 from simulator.platform.refunds import add_refund_transaction, check_refundable, payment_account
 
@@ -122,9 +123,10 @@ def create_return(p: Platform, tenant: str, order_id: str, body: Doc) -> Doc:
         _adjust(ret, adjusted)
 
         account = payment_account(tx, tenant, order_id)
+        refund_tx = None
         if adjusted > 0:
             check_refundable(account, adjusted)
-            add_refund_transaction(account, rng, adjusted, now, ret["id"])
+            refund_tx = add_refund_transaction(account, rng, adjusted, now, ret["id"])
         for item, _ in picked:
             item["status"] = "returned"
         order["updated_at"] = iso(now)
@@ -138,4 +140,7 @@ def create_return(p: Platform, tenant: str, order_id: str, body: Doc) -> Doc:
         E.save(tx, tenant, E.PAYMENT_ACCOUNT, account)
         E.save(tx, tenant, E.RETURN, ret)
         E.save(tx, tenant, E.REFUND, refund)
+        events.emit(p, tx, tenant, "return.processed", events.return_processed(ret, order))
+        if refund_tx is not None:
+            events.refund_booked(p, tx, tenant, account, refund_tx)
     return ret
