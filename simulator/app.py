@@ -25,7 +25,13 @@ from simulator.control.security import SECURITY_MAP as CONTROL_SECURITY
 from simulator.core.errors import SimError
 from simulator.platform.context import Platform
 from simulator.settings import Settings
-from simulator.web import VALIDATORS, PlatformMiddleware
+from simulator.web import (
+    NEVER_FAULTED,
+    VALIDATORS,
+    FaultMiddleware,
+    JournalMiddleware,
+    PlatformMiddleware,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,12 @@ def spec(path: Path) -> dict[str, Any]:
     return copy.deepcopy(_parsed(path))
 
 
+def _operation_ids(document: dict[str, Any]) -> set[str]:
+    """Every operationId of an OpenAPI document."""
+    return {op["operationId"] for item in document.get("paths", {}).values()
+            for op in item.values() if isinstance(op, dict) and "operationId" in op}
+
+
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FlaskApp:
     """Build the simulator's ASGI app over a started platform."""
     settings = settings or Settings.from_env()
@@ -53,9 +65,13 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         """The Event Stream dispatcher runs while the server serves."""
         if settings.dispatch:
             platform.dispatcher.start()
+        platform.timers.start()  # PSP delays and other clock transitions
+        platform.journal.start()  # batches the journal of incoming calls
         try:
             yield
         finally:
+            platform.timers.stop()
+            platform.journal.stop()
             platform.dispatcher.stop()
 
     app = FlaskApp(__name__, specification_dir=str(settings.openapi_dir),
@@ -77,8 +93,16 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         security_map=CONTROL_SECURITY,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
     )
+    # outside Connexion's exception handling, so it records the answer the caller got
+    app.add_middleware(JournalMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       platform=platform)
     app.add_middleware(PlatformMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER,
                        platform=platform)
+    # faults need the routed operationId, and fail a call whatever its credentials
+    app.add_middleware(FaultMiddleware, position=MiddlewarePosition.BEFORE_SECURITY,
+                       platform=platform)
+    platform.faults.register_operations(
+        "platform", _operation_ids(_parsed(settings.openapi_dir / "newstore.yaml")) - NEVER_FAULTED)
     app.add_error_handler(SimError, problems.sim_error)
     app.add_error_handler(ProblemException, problems.connexion_problem)
     app.add_error_handler(HTTPException, problems.http_error)

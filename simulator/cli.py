@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default 50; SIM_PAUSE_AFTER_FAILURES)")
     serve.add_argument("--no-dispatch", action="store_true",
                        help="keep events in the outbox, deliver nothing (SIM_DISPATCH=false)")
+    serve.add_argument("--clock", choices=["real", "scaled", "manual"], dest="clock_mode",
+                       help="simulated time: real, scaled (--clock-scale times faster) or "
+                            "manual (moved by /_sim/clock/advance) (default real; "
+                            "SIM_CLOCK_MODE)")
+    serve.add_argument("--clock-scale", type=float, metavar="X",
+                       help="simulated seconds per real second in scaled mode, e.g. 60 "
+                            "(SIM_CLOCK_SCALE)")
     serve.add_argument("--control-token", metavar="TOKEN",
                        help="require this bearer token on /_sim (default: open; "
                             "SIM_CONTROL_TOKEN)")
@@ -57,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["critical", "error", "warning", "info", "debug"],
                        help="uvicorn log level (default info)")
     _add_emit(sub)
+    _add_clock(sub)
     return parser
 
 
@@ -97,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "clock":
+        return clock(args)
     if args.command == "emit":
         return emit(args)
     return 2
@@ -121,7 +131,8 @@ def serve(args: argparse.Namespace) -> int:
                      "delivery_timeout": args.delivery_timeout,
                      "pause_after_failures": args.pause_after_failures,
                      "control_token": args.control_token,
-                     "dispatch": False if args.no_dispatch else None}
+                     "dispatch": False if args.no_dispatch else None,
+                     "clock_mode": args.clock_mode, "clock_scale": args.clock_scale}
         if args.api_client:
             overrides["api_clients"] = parse_api_clients(args.api_client)
         settings = Settings.from_env(**overrides)
@@ -163,8 +174,6 @@ def _parse_sets(items: list[str]) -> dict[str, object]:
 
 def emit(args: argparse.Namespace) -> int:
     """POST /_sim/events to a running simulator and print its answer."""
-    import requests
-
     default_url, default_token = client_env()
     url = (args.url or default_url).rstrip("/")
     token = args.control_token if args.control_token is not None else default_token
@@ -184,12 +193,66 @@ def emit(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"newstore-sim emit: {exc}", file=sys.stderr)
         return 2
+    return call_control("emit", "POST", url, "/_sim/events", token, body, timeout=60)
+
+
+def _add_clock(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    cmd = sub.add_parser(
+        "clock", help="show, switch or advance a running simulator's clock",
+        description="Read or change the simulated time of a running simulator (/_sim/clock).",
+        epilog="examples:\n  newstore-sim clock\n  newstore-sim clock set scaled --scale 60\n"
+               "  newstore-sim clock set manual\n  newstore-sim clock advance 900",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    # --url and --control-token are accepted before or after the action
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS,
+                        help="simulator base URL (default SIM_URL, else http://127.0.0.1:8082)")
+    common.add_argument("--control-token", metavar="TOKEN", default=argparse.SUPPRESS,
+                        help="the simulator's control token, if it has one (SIM_CONTROL_TOKEN)")
+    cmd.set_defaults(url=None, control_token=None)
+    for action in common._actions:
+        if action.dest in {"url", "control_token"}:
+            cmd._add_action(action)
+    actions = cmd.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("show", parents=[common],
+                       help="print the simulated now, mode and scale (the default)")
+    set_ = actions.add_parser("set", parents=[common], help="switch mode: real, scaled or manual")
+    set_.add_argument("mode", choices=["real", "scaled", "manual"])
+    set_.add_argument("--scale", type=float, help="simulated seconds per real second (scaled)")
+    adv = actions.add_parser("advance", parents=[common], help="move simulated time forward")
+    adv.add_argument("seconds", type=float, metavar="SECONDS")
+
+
+def clock(args: argparse.Namespace) -> int:
+    """GET, PUT or POST /_sim/clock on a running simulator and print the clock."""
+    default_url, default_token = client_env()
+    url = (args.url or default_url).rstrip("/")
+    token = args.control_token if args.control_token is not None else default_token
+    action = args.action or "show"
+    if action == "set":
+        body: dict[str, object] = {"mode": args.mode}
+        if args.scale is not None:
+            body["scale"] = args.scale
+        return call_control("clock", "PUT", url, "/_sim/clock", token, body)
+    if action == "advance":
+        return call_control("clock", "POST", url, "/_sim/clock/advance", token,
+                            {"seconds": args.seconds})
+    return call_control("clock", "GET", url, "/_sim/clock", token)
+
+
+def call_control(command: str, method: str, url: str, path: str, token: str,
+                 body: object = None, timeout: float = 30) -> int:
+    """Call a running simulator's control plane; print the answer, or why it failed (exit 1)."""
+    import requests
+
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        r = requests.post(f"{url}/_sim/events", json=body, headers=headers, timeout=60)
+        r = requests.request(method, f"{url}{path}", json=body, headers=headers,
+                             timeout=timeout)
     except requests.RequestException as exc:
-        print(f"newstore-sim emit: cannot reach the simulator at {url} ({exc.__class__.__name__}"
-              "); is `newstore-sim serve` running? (--url or SIM_URL)", file=sys.stderr)
+        print(f"newstore-sim {command}: cannot reach the simulator at {url} "
+              f"({exc.__class__.__name__}); is `newstore-sim serve` running? (--url or SIM_URL)",
+              file=sys.stderr)
         return 1
     if r.status_code >= 400:
         try:
@@ -198,8 +261,8 @@ def emit(args: argparse.Namespace) -> int:
             problem = None
         detail = (problem.get("detail") or problem.get("title")) if isinstance(problem, dict) \
             else None
-        detail = detail or r.text.strip() or r.reason
-        print(f"newstore-sim emit: {r.status_code} {detail}", file=sys.stderr)
+        print(f"newstore-sim {command}: {r.status_code} {detail or r.text.strip() or r.reason}",
+              file=sys.stderr)
         return 1
     print(json.dumps(r.json(), indent=2))
     return 0

@@ -55,6 +55,9 @@ class Settings:
     delivery_workers: int = 16
     # a token that /_sim calls must carry as `Authorization: Bearer ...`; empty: open
     control_token: str = ""
+    # the journal of every request received and sent (/_sim/journal); bodies kept up to a limit
+    journal: bool = True
+    journal_body_limit: int = 16384
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -63,6 +66,10 @@ class Settings:
             raise ValueError("token_ttl must be positive")
         if self.clock_mode not in {"real", "scaled", "manual"}:
             raise ValueError(f"clock_mode must be real, scaled or manual, got {self.clock_mode!r}")
+        if not self.clock_scale > 0:
+            raise ValueError(f"clock_scale must be positive, got {self.clock_scale!r}")
+        if self.journal_body_limit < 0:
+            raise ValueError("journal_body_limit must be 0 or more")
         if self.retry_profile not in profiles.named():
             raise ValueError(f"unknown retry profile {self.retry_profile!r}; known: "
                              f"{', '.join(sorted(profiles.named()))}")
@@ -88,7 +95,8 @@ class Settings:
         for name in ("host", "db", "tenant", "retry_profile", "control_token"):
             if f"SIM_{name.upper()}" in env:
                 values[name] = env[f"SIM_{name.upper()}"]
-        for name in ("port", "seed", "token_ttl", "pause_after_failures", "delivery_workers"):
+        for name in ("port", "seed", "token_ttl", "pause_after_failures", "delivery_workers",
+                     "journal_body_limit"):
             key = f"SIM_{name.upper()}"
             if key in env:
                 values[name] = _int(key, env[key])
@@ -101,12 +109,17 @@ class Settings:
                 values["delivery_timeout"] = float(env["SIM_DELIVERY_TIMEOUT"])
             except ValueError:
                 raise ValueError("SIM_DELIVERY_TIMEOUT must be a number of seconds") from None
-        for name in ("auto_create_tenants", "graphql_response_cache", "dispatch"):
+        for name in ("auto_create_tenants", "graphql_response_cache", "dispatch", "journal"):
             key = f"SIM_{name.upper()}"
             if key in env:
                 values[name] = env[key].lower() in {"1", "true", "yes", "on"}
         if "SIM_CLOCK_MODE" in env:
             values["clock_mode"] = env["SIM_CLOCK_MODE"]
+        if "SIM_CLOCK_SCALE" in env:
+            try:
+                values["clock_scale"] = float(env["SIM_CLOCK_SCALE"])
+            except ValueError:
+                raise ValueError("SIM_CLOCK_SCALE must be a number") from None
         sizes = {}
         for name in ("products", "stores", "customers", "orders"):
             key = f"SIM_WORLD_{name.upper()}"

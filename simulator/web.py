@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import time
 from typing import Any
+from urllib.parse import parse_qsl
 
+import anyio.to_thread
 from connexion import request
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
+from connexion.http_facts import HTTP_STATUS_CODES
 from connexion.lifecycle import ConnexionRequest
 from connexion.validators import (
     VALIDATOR_MAP,
@@ -15,11 +21,15 @@ from connexion.validators import (
     JSONRequestBodyValidator,
     MultiPartFormDataValidator,
 )
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from simulator.core import journal
 from simulator.core.errors import NotFound
+from simulator.core.faults import Decision
 from simulator.platform.auth import Principal
 from simulator.platform.context import Platform
+from simulator.problems import PROBLEM, problem_body
 
 SCOPE_KEY = "newstore_sim.platform"
 TENANT_KEY = "newstore_sim.tenant"
@@ -52,6 +62,88 @@ class PlatformMiddleware:
             scope[SCOPE_KEY] = self.platform
             scope[TENANT_KEY] = tenant_from_headers(headers, self.platform.settings.tenant)
         await self.app(scope, receive, send)
+
+
+# not journaled: health checks, API docs, and reading/clearing the journal itself
+_UNJOURNALED = re.compile(r"^(/_sim)?/(health|docs|openapi\.json|ui)(/|$)|^/_sim/journal/?$")
+
+
+class JournalMiddleware:
+    """Records each incoming request (status, duration, redacted headers, clipped bodies) in
+    the journal; sits outside Connexion's exception handling, so it sees the final answer."""
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app = app
+        self.platform = platform
+        self.limit = platform.settings.journal_body_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or not self.platform.journal.enabled
+                or _UNJOURNALED.match(scope["path"])):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        ts = self.platform.clock.timestamp()
+        extensions = scope.setdefault("extensions", {})  # shared with Connexion's routing copy
+        request_body = bytearray()
+        response_body = bytearray()
+        status: list[int] = []
+        limit = self.limit
+
+        async def receive_and_keep() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and len(request_body) <= limit:
+                request_body.extend(message.get("body", b"")[:limit + 1 - len(request_body)])
+            return message
+
+        async def send_and_keep(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            elif message["type"] == "http.response.body" and len(response_body) <= limit:
+                response_body.extend(message.get("body", b"")[:limit + 1 - len(response_body)])
+            await send(message)
+
+        error = None
+        try:
+            await self.app(scope, receive_and_keep, send_and_keep)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            raise
+        finally:
+            self._record(scope, extensions, ts, started, status, request_body, response_body,
+                         error)
+
+    def _record(self, scope: Scope, extensions: dict[str, Any], ts: float, started: float,
+                status: list[int], request_body: bytearray, response_body: bytearray,
+                error: str | None) -> None:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        path = scope["path"]
+        control = path == "/_sim" or path.startswith("/_sim/")
+        query = scope.get("query_string", b"").decode("latin-1")
+        tenant = scope.get(TENANT_KEY) or tenant_from_headers(dict(headers),
+                                                              self.platform.settings.tenant)
+        if control:  # a control call acts on its `tenant` query parameter when given
+            tenant = next((v for k, v in parse_qsl(query) if k == "tenant"), tenant)
+        routing = extensions.get("connexion_routing") or {}
+        self.platform.journal.add(journal.Entry(
+            ts=ts, direction="in", system="control" if control else "platform",
+            method=scope["method"], url=path + (f"?{query}" if query else ""), tenant=tenant,
+            operation_id=_spec_operation_id(routing.get("operation_id")),
+            status=status[0] if status else None,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            request_headers=journal.redact(headers),
+            request_body=journal.clip(bytes(request_body), self.limit) if request_body else None,
+            response_body=journal.clip(bytes(response_body), self.limit) if response_body
+            else None,
+            error=error))
+
+
+def _spec_operation_id(resolved: str | None) -> str | None:
+    """The operationId as the spec writes it (Connexion reports the resolved module path)."""
+    for prefix in ("simulator.platform.handlers.", "simulator.control."):
+        if resolved and resolved.startswith(prefix):
+            return resolved[len(prefix):]
+    return resolved
 
 
 class JSONBodyValidator(JSONRequestBodyValidator):
@@ -98,3 +190,47 @@ def bearer_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
     p: Platform = request.scope[SCOPE_KEY]
     principal: Principal = p.auth.verify(token, request.scope[TENANT_KEY])
     return {"sub": principal.client_id, "tenant": principal.tenant}
+
+
+PLATFORM_HANDLERS = "simulator.platform.handlers"  # the platform API's resolver prefix
+NEVER_FAULTED = frozenset({"system.health"})
+
+
+class FaultMiddleware:
+    """After routing: a platform operation's firing fault waits, then fails or passes on."""
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app = app
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            routing = scope.get("extensions", {}).get("connexion_routing", {})
+            # Connexion gives the resolved name (the resolver's module prefix + operationId)
+            resolved = routing.get("operation_id") or ""
+            operation = resolved[len(PLATFORM_HANDLERS) + 1:]
+            tenant_name = scope.get(TENANT_KEY)
+            faults = self.platform.faults
+            if (resolved.startswith(PLATFORM_HANDLERS + ".") and tenant_name
+                    and operation not in NEVER_FAULTED
+                    and faults.might_fault(tenant_name, "platform")):
+                decision = await anyio.to_thread.run_sync(
+                    faults.decide, tenant_name, "platform", operation)
+                if decision is not None:
+                    if decision.latency_s > 0:
+                        await asyncio.sleep(decision.latency_s)  # the one allowed wait
+                    if decision.status is not None:
+                        await _fault_response(scope, decision, operation)(scope, receive, send)
+                        return
+        await self.app(scope, receive, send)
+
+
+def _fault_response(scope: Scope, decision: Decision, operation: str) -> Response:
+    """The simulated failure as application/problem+json."""
+    status = decision.status or 503
+    body = problem_body(status, HTTP_STATUS_CODES.get(status, "Error"),
+                        f"simulated fault {decision.fault_id} on {operation}",
+                        error_code="simulated_fault", extra={"fault_id": decision.fault_id},
+                        instance=scope.get("path"))
+    return Response(json.dumps(body), status_code=status, media_type=PROBLEM,
+                    headers={"X-Sim-Fault": decision.fault_id})

@@ -56,6 +56,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX attempts_delivery ON attempts (delivery_id);
     CREATE INDEX attempts_event ON attempts (tenant, event_id);
     """,
+    """
+    CREATE TABLE timers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, kind TEXT NOT NULL,
+        due_at REAL NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+        fired_at REAL, error TEXT);
+    CREATE INDEX timers_due ON timers (status, due_at);
+    CREATE TABLE journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT, at TEXT NOT NULL, ts REAL NOT NULL,
+        direction TEXT NOT NULL, system TEXT NOT NULL, method TEXT NOT NULL, url TEXT NOT NULL,
+        operation_id TEXT, status INTEGER, duration_ms REAL, request_headers TEXT,
+        request_body TEXT, response_body TEXT, error TEXT);
+    CREATE INDEX journal_tenant ON journal (tenant, seq);
+    CREATE INDEX journal_system ON journal (system, seq);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,6 +18,7 @@ from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from simulator import __version__
+from simulator.core import journal
 from simulator.core.clock import Clock
 from simulator.core.store import Store, Tx
 from simulator.eventstream import deliveries, integrations, outbox, profiles
@@ -48,8 +49,9 @@ class Dispatcher:
 
     def __init__(self, store: Store, clock: Clock, *, retry_profile: str = "realistic",
                  timeout: float = 10.0, pause_after: int = 50, workers: int = 16,
-                 seed: int = 0) -> None:
+                 seed: int = 0, journal: bool = True) -> None:
         self.store = store
+        self.journal = journal  # one journal entry per attempt, in the attempt's transaction
         self.clock = clock
         self.default_profile = retry_profile
         self.timeout = timeout
@@ -224,6 +226,9 @@ class Dispatcher:
                     continue  # deleted meanwhile, with its deliveries and logs
                 for outcome in outcomes:
                     deliveries.record_attempt(tx, outcome)
+                if self.journal:
+                    body = _envelope(tx, first.tenant, first.event_id)
+                    journal.record_many(tx, [_entry(o, integration, body) for o in outcomes])
                 docs[key] = self._settle(tx, first, integration, now)
         for outcomes in batch:
             self._inflight.discard(outcomes[0].delivery_id)
@@ -281,6 +286,26 @@ class Dispatcher:
         for tenant, integration_id in ending:
             with self.store.tx() as tx:
                 integrations.stop(tx, tenant, integration_id, now, reason="ended")
+
+def _envelope(tx: Tx, tenant: str, event_id: str) -> str | None:
+    """The body POSTed for an event, as the journal keeps it (compact JSON)."""
+    row = tx.conn.execute("SELECT name, published_at, payload FROM outbox WHERE tenant=? AND id=?",
+                          (tenant, event_id)).fetchone()
+    if row is None:
+        return None
+    return (f'{{"tenant":{json.dumps(tenant)},"name":{json.dumps(row[0])},'
+            f'"published_at":{json.dumps(row[1])},"payload":{row[2]}}}')
+
+
+def _entry(outcome: Outcome, integration: dict[str, Any], envelope: str | None) -> journal.Entry:
+    """The journal's view of one webhook attempt (direction out, system webhook)."""
+    return journal.Entry(
+        ts=outcome.sent_ts, direction="out", system="webhook", method="POST",
+        url=(integration.get("callback_parameters") or {}).get("callback_url", ""),
+        tenant=outcome.tenant, operation_id=f"eventstream:{outcome.integration_id}",
+        status=outcome.status_code, duration_ms=outcome.duration_ms,
+        request_body=envelope, response_body=outcome.response_body, error=outcome.error)
+
 
 def _save(tx: Tx, doc: dict[str, Any]) -> None:
     tx.put(doc["tenant"], outbox.INTEGRATION, doc["id"], doc, sort_key=doc.get("created_at"))

@@ -55,20 +55,29 @@ def _store(tx: Tx, tenant: str, name: str, data: Doc) -> None:
     E.save(tx, tenant, E.CONFIG, {"id": name, "data": data})
 
 
+def _flag(tx: Tx, tenant: str, name: str, key: str) -> bool:
+    """A boolean configuration: off until someone turns it on."""
+    data = _load(tx, tenant, name)
+    return bool(data and data[key])
+
+
+def _set_flag(store: Store, tenant: str, name: str, key: str, value: bool, now: str) -> Doc:
+    _require_bool(value, key)
+    with store.tx() as tx:
+        _store(tx, tenant, name, {key: value, "updated_at": now})
+    return {key: value}
+
+
 # -- external OMS -----------------------------------------------------------------------
 
 def external_oms_enabled(tx: Tx, tenant: str) -> bool:
     """Whether NewStore runs as secondary OMS (off until enabled)."""
-    data = _load(tx, tenant, EXTERNAL_OMS)
-    return bool(data and data["enabled"])
+    return _flag(tx, tenant, EXTERNAL_OMS, "enabled")
 
 
 def set_external_oms(store: Store, tenant: str, enabled: bool, now: str) -> Doc:
     """Enable or disable the external OMS configuration."""
-    _require_bool(enabled, "enabled")
-    with store.tx() as tx:
-        _store(tx, tenant, EXTERNAL_OMS, {"enabled": enabled, "updated_at": now})
-    return {"enabled": enabled}
+    return _set_flag(store, tenant, EXTERNAL_OMS, "enabled", enabled, now)
 
 
 # -- availability (ATP) webhook ---------------------------------------------------------
@@ -125,16 +134,12 @@ def delete_availability_webhook(store: Store, tenant: str) -> None:
 
 def uses_external_atp(tx: Tx, tenant: str) -> bool:
     """Whether routing asks the external OMS for ATP (off until enabled)."""
-    data = _load(tx, tenant, USES_EXTERNAL_ATP)
-    return bool(data and data["value"])
+    return _flag(tx, tenant, USES_EXTERNAL_ATP, "value")
 
 
 def set_uses_external_atp(store: Store, tenant: str, value: bool, now: str) -> Doc:
     """Turn requesting external ATP on or off."""
-    _require_bool(value, "value")
-    with store.tx() as tx:
-        _store(tx, tenant, USES_EXTERNAL_ATP, {"value": value, "updated_at": now})
-    return {"value": value}
+    return _set_flag(store, tenant, USES_EXTERNAL_ATP, "value", value, now)
 
 
 # -- order injection --------------------------------------------------------------------

@@ -6,11 +6,15 @@ from dataclasses import dataclass, field
 
 from simulator.core.clock import Clock
 from simulator.core.errors import NotFound, ValidationFailed
+from simulator.core.faults import Faults
 from simulator.core.ids import Ids
+from simulator.core.journal import JournalWriter
 from simulator.core.store import Store
+from simulator.core.timers import TimerRunner
 from simulator.eventstream.dispatcher import Dispatcher
 from simulator.platform.auth import Auth
 from simulator.platform.tenants import ensure_tenant, tenant_exists
+from simulator.psp.provider import PaymentProvider
 from simulator.settings import Settings, _valid_tenant
 
 
@@ -24,6 +28,10 @@ class Platform:
     ids: Ids
     auth: Auth
     dispatcher: Dispatcher
+    journal: JournalWriter
+    faults: Faults = field(init=False, repr=False)  # set by start(): needs the ids
+    timers: TimerRunner = field(init=False, repr=False)  # set by start()
+    psp: PaymentProvider = field(init=False, repr=False)  # set by start(), with its handlers
     # tenants known to exist; tenants are never deleted while the app runs
     _known: set[str] = field(default_factory=set, repr=False)
 
@@ -42,7 +50,14 @@ class Platform:
                                              timeout=settings.delivery_timeout,
                                              pause_after=settings.pause_after_failures,
                                              workers=settings.delivery_workers,
-                                             seed=settings.seed))
+                                             seed=settings.seed, journal=settings.journal),
+                       journal=JournalWriter(store, enabled=settings.journal))
+        platform.faults = Faults(store, clock, settings.seed, platform.ids.uuid)
+        platform.timers = TimerRunner(store, clock)
+        platform.psp = PaymentProvider(clock, platform.timers, settings.seed)
+        from simulator.platform import psp_bridge  # it needs Platform: imported here
+
+        psp_bridge.install(platform)
         for tenant in settings.all_tenants:
             ensure_tenant(store, tenant, settings.seed, settings.world, clock)
         for client_id, secret in settings.api_clients:

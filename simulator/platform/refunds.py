@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime
 from typing import Any
 
 from simulator.core.clock import iso
 from simulator.core.errors import Conflict, ValidationFailed
 from simulator.core.store import Tx
-from simulator.core.world import add_transaction, money
+from simulator.core.world import money
 from simulator.platform import entities as E
-from simulator.platform import events
+from simulator.platform import psp_bridge
 from simulator.platform.context import Platform
 
 Doc = dict[str, Any]
@@ -35,25 +34,16 @@ def payment_account(tx: Tx, tenant: str, order_id: str) -> Doc:
     return account
 
 
-def check_refundable(account: Doc, amount: float) -> None:
-    """Refuse a refund larger than what is left of the captured amount."""
-    balance = refundable_balance(account)
+def check_refundable(account: Doc, amount: float, pending: float = 0.0) -> None:
+    """Refuse a refund larger than what is left of the captured amount (less refunds the
+    PSP has not settled yet)."""
+    balance = money(refundable_balance(account) - pending)
     if money(amount) > balance:
         raise ValidationFailed(
             f"refund of {money(amount):.2f} {account['currency']} exceeds the refundable "
             f"balance of {balance:.2f} (captured minus already refunded)",
             error_code="refund_amount_exceeds_balance", field="amount",
             extra={"refundable_balance": balance})
-
-
-def add_refund_transaction(account: Doc, rng: random.Random, amount: float, at: datetime,
-                           correlation_id: str) -> Doc:
-    """A refund on the instrument that was captured (the first one when several were)."""
-    captured = [t["instrument_id"] for t in account["transactions"]
-                if t["transaction_type"] == "capture"]
-    instrument_id = captured[0] if captured else account["instruments"][0]["id"]
-    return add_transaction(account, rng, instrument_id, "refund", amount, at,
-                           correlation_id=correlation_id)
 
 
 def list_refunds(p: Platform, tenant: str, order_id: str) -> list[Doc]:
@@ -78,19 +68,18 @@ def create_appeasement(p: Platform, tenant: str, order_id: str, body: Doc) -> Do
                 f"currency {body['currency']} does not match the order's {order['currency']}",
                 error_code="currency_mismatch", field="currency")
         account = payment_account(tx, tenant, order_id)
-        check_refundable(account, amount)
+        check_refundable(account, amount, psp_bridge.pending_refunds(p, tx, tenant, account["id"]))
         refund_id = p.ids.uuid()
-        refund_tx = add_refund_transaction(account, rng, amount, now, refund_id)
         refund = {
             "id": refund_id, "order_id": order_id, "payment_account_id": account["id"],
             "return_id": None, "type": "appeasement", "amount": money(amount),
-            "currency": order["currency"], "requested_at": iso(now), "status": "completed",
+            "currency": order["currency"], "requested_at": iso(now), "status": "pending",
             "reason_code": body.get("reason_code"), "return_reason": body["reason"],
             "note": body.get("note"), "associate_id": body.get("associate_id"),
             "associate_email": body.get("associate_email"),
         }
-        E.save(tx, tenant, E.PAYMENT_ACCOUNT, account)
         E.save(tx, tenant, E.REFUND, refund)
-        events.emit(p, tx, tenant, "refund_request.issued", events.refund_request_issued(refund))
-        events.refund_booked(p, tx, tenant, account, refund_tx)
+        # refund_request.issued, the transaction and amount_refunded come when the PSP is done
+        psp_bridge.request_refund(p, tx, tenant, account, rng, amount, refund_id, refund_id)
+        refund = tx.get(tenant, E.REFUND, refund_id) or refund
     return refund

@@ -11,7 +11,8 @@ from simulator.core.world import build_return, money
 from simulator.platform import entities as E
 from simulator.platform import events
 from simulator.platform.context import Platform
-from simulator.platform.refunds import add_refund_transaction, check_refundable, payment_account
+from simulator.platform.psp_bridge import pending_refunds, request_refund
+from simulator.platform.refunds import check_refundable, payment_account
 
 Doc = dict[str, Any]
 
@@ -123,24 +124,22 @@ def create_return(p: Platform, tenant: str, order_id: str, body: Doc) -> Doc:
         _adjust(ret, adjusted)
 
         account = payment_account(tx, tenant, order_id)
-        refund_tx = None
         if adjusted > 0:
-            check_refundable(account, adjusted)
-            refund_tx = add_refund_transaction(account, rng, adjusted, now, ret["id"])
+            check_refundable(account, adjusted, pending_refunds(p, tx, tenant, account["id"]))
         for item, _ in picked:
             item["status"] = "returned"
         order["updated_at"] = iso(now)
         refund = {
             "id": p.ids.uuid(), "order_id": order_id, "payment_account_id": account["id"],
             "return_id": ret["id"], "type": "return", "amount": adjusted,
-            "currency": order["currency"], "requested_at": iso(now), "status": "completed",
+            "currency": order["currency"], "requested_at": iso(now),
+            "status": "pending" if adjusted > 0 else "completed",  # the PSP completes it
             "reason_code": None, "return_reason": None, "note": None,
         }
         E.save(tx, tenant, E.ORDER, order)
-        E.save(tx, tenant, E.PAYMENT_ACCOUNT, account)
         E.save(tx, tenant, E.RETURN, ret)
         E.save(tx, tenant, E.REFUND, refund)
         events.emit(p, tx, tenant, "return.processed", events.return_processed(ret, order))
-        if refund_tx is not None:
-            events.refund_booked(p, tx, tenant, account, refund_tx)
+        if adjusted > 0:  # the transaction and amount_refunded come when the PSP is done
+            request_refund(p, tx, tenant, account, rng, adjusted, ret["id"], refund["id"])
     return ret

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from simulator.core import faults
 from simulator.core.clock import Clock, iso
-from simulator.core.store import Store
+from simulator.core.errors import ValidationFailed
+from simulator.core.store import Store, Tx
 from simulator.core.world import World, WorldBuilder, tenant_seed
 from simulator.platform import entities as E
 from simulator.settings import WorldSize
@@ -35,6 +37,51 @@ def ensure_tenant(store: Store, tenant: str, seed: int, size: WorldSize, clock: 
                         (tenant, tenant_seed(seed, tenant), iso(clock.now())))
         write_world(tx, world)
     return True
+
+
+# per-tenant meta key holding the seed its world was generated from (set by POST /_sim/seed)
+_SEED_KEY = "tenant_seed:"
+# tables with a tenant column that a reset keeps (every other one is emptied for the tenant:
+# entities of all kinds, outbox, deliveries, attempts, timers, journal, and tables added later)
+KEEP_TABLES = frozenset({"tenants", "api_clients", "meta"})
+
+
+def world_seed(tx: Tx, tenant: str, default: int) -> int:
+    """The seed a tenant's world comes from: the one last given to it, else the default."""
+    value = tx.meta(_SEED_KEY + tenant)
+    return int(value) if value is not None else default
+
+
+def tenant_tables(tx: Tx) -> list[str]:
+    """Every table with a `tenant` column that a reset empties for the tenant."""
+    names = [r[0] for r in tx.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+        " ORDER BY name")]
+    return [n for n in names if n not in KEEP_TABLES
+            and any(c[1] == "tenant" for c in tx.conn.execute(f"PRAGMA table_info({n})"))]
+
+
+def reset_tenant(store: Store, tenant: str, seed: int, sizes: WorldSize,
+                 clock: Clock) -> dict[str, int]:
+    """Delete everything a tenant holds and regenerate its world from `seed`, in one
+    transaction; answers how many documents of each kind the new world has."""
+    if seed < 0:
+        raise ValidationFailed("seed must be 0 or more", field="seed")
+    world = WorldBuilder(tenant, seed, products=sizes.products, stores=sizes.stores,
+                         customers=sizes.customers, orders=sizes.orders).build()
+    with store.tx() as tx:
+        for table in tenant_tables(tx):
+            tx.conn.execute(f"DELETE FROM {table} WHERE tenant=?", (tenant,))  # noqa: S608
+        tx.after_commit(lambda: faults.invalidate(store, tenant))  # its cache of fault rules
+        tx.conn.execute("INSERT OR REPLACE INTO tenants (name, seed, created_at) VALUES (?, ?, ?)",
+                        (tenant, tenant_seed(seed, tenant), iso(clock.now())))
+        tx.set_meta(_SEED_KEY + tenant, str(seed))
+        write_world(tx, world)
+    return {"products": len(world.products), "locations": len(world.locations),
+            "customers": len(world.customers), "orders": len(world.orders),
+            "payment_accounts": len(world.payment_accounts),
+            "fulfillment_requests": len(world.fulfillment_requests),
+            "returns": len(world.returns), "refunds": len(world.refunds)}
 
 
 def write_world(tx, world: World) -> None:  # type: ignore[no-untyped-def]

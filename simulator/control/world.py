@@ -1,0 +1,30 @@
+"""/_sim/reset and /_sim/seed: a tenant back to its generated world, or to a new one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.control.common import tenant as control_tenant
+from simulator.platform.tenants import reset_tenant, world_seed
+from simulator.web import platform
+
+
+def reset(body: dict[str, Any] | None = None, tenant: str | None = None) -> dict[str, Any]:
+    """Regenerate the tenant's world from its current seed."""
+    t = control_tenant((body or {}).get("tenant") or tenant)
+    p = platform()
+    with p.store.read() as tx:
+        seed = world_seed(tx, t, p.settings.seed)
+    return _regenerate(t, seed)
+
+
+def seed(body: dict[str, Any], tenant: str | None = None) -> dict[str, Any]:
+    """Regenerate the tenant's world from a new seed, kept for later resets."""
+    t = control_tenant(body.get("tenant") or tenant)
+    return _regenerate(t, body["seed"])
+
+
+def _regenerate(t: str, seed_value: int) -> dict[str, Any]:
+    p = platform()
+    counts = reset_tenant(p.store, t, seed_value, p.settings.world, p.clock)
+    return {"tenant": t, "seed": seed_value, "counts": counts}

@@ -1,0 +1,1 @@
+"""The simulated payment service provider (PSP) behind payment accounts."""
