@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="uvicorn log level (default info)")
     _add_emit(sub)
     _add_clock(sub)
+    _add_action(sub)
     return parser
 
 
@@ -109,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return clock(args)
     if args.command == "emit":
         return emit(args)
+    if args.command == "action":
+        return action(args)
     return 2
 
 
@@ -266,3 +269,122 @@ def call_control(command: str, method: str, url: str, path: str, token: str,
         return 1
     print(json.dumps(r.json(), indent=2))
     return 0
+
+
+ACTIONS = {
+    "place-order": "sell in a store: kind cash_and_carry, endless_aisle or mixed_cart",
+    "pick": "a store picks a fulfillment request: outcome ok, mispick or mispack",
+    "hand-over": "hand an order over to the customer or the carrier",
+    "cancel-items": "cancel items of an order, with a reason",
+    "return": "in-store return: referenced (order_id) or unreferenced (payment_details)",
+    "appease": "appeasement refund of an amount on an order",
+    "exchange": "return items of an order and take others (a new exchange order)",
+}
+ACTION_EXAMPLE = """\
+actions:
+{actions}
+
+examples:
+  newstore-sim action return --set order_id=ORDER --set items.0.product_id=1000061
+  newstore-sim action return --set order_id=ORDER --set items.0.item_id=ITEM \\
+      --set refund_method=gift_card
+  newstore-sim action return --set items.0.product_id=1000061 --set items.0.quantity=2 \\
+      --set payment_details.payment_method=credit_card
+  newstore-sim action appease --set order_id=ORDER --set amount=5 --set note="Late parcel"
+  newstore-sim action exchange --json '{{"order_id": "ORDER", "return_items": [{{"item_id":
+      "ITEM"}}], "new_items": [{{"product_id": "1000068"}}]}}'
+  newstore-sim action place-order --body order.json --tenant dodici
+"""
+
+
+def _add_action(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    listing = "\n".join(f"  {name:<13} {text}" for name, text in ACTIONS.items())
+    cmd = sub.add_parser(
+        "action", help="do what an associate or customer does (POST /_sim/actions/NAME)",
+        description="Run an action on a running simulator (POST /_sim/actions/NAME) and print\n"
+                    "the ids it created and the events it published. The body comes from\n"
+                    "--json or --body, then each --set overwrites one dotted path.",
+        epilog=ACTION_EXAMPLE.format(actions=listing),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("name", metavar="NAME", help=f"the action: {', '.join(ACTIONS)}")
+    cmd.add_argument("--set", metavar="PATH=VALUE", action="append", default=[], dest="sets",
+                     help="set a dotted path of the body (numbers index lists, which grow: "
+                          "items.0.quantity=2); VALUE is JSON when it parses (3, true, "
+                          "{...}), else a string; values of *_id paths stay strings; "
+                          "repeatable")
+    body = cmd.add_mutually_exclusive_group()
+    body.add_argument("--json", metavar="BODY", help="the JSON body")
+    body.add_argument("--body", metavar="FILE|-", help="a JSON body file ('-' reads stdin)")
+    cmd.add_argument("--tenant", metavar="NAME", help="tenant (default: the simulator's)")
+    cmd.add_argument("--url", help="simulator base URL (default SIM_URL, else "
+                                   "http://127.0.0.1:8082)")
+    cmd.add_argument("--control-token", metavar="TOKEN",
+                     help="the simulator's control token, if it has one (SIM_CONTROL_TOKEN)")
+
+
+def _set_path(body: dict[str, object], path: str, value: object) -> None:
+    """Set a dotted path, creating objects, and lists where the next part is a number
+    (an index may be the list's length: it appends)."""
+    parts = path.split(".")
+    if any(part == "" for part in parts):
+        raise ValueError(f"--set {path!r}: empty part in the path")
+    node: object = body
+    for n, part in enumerate(parts):
+        last = n == len(parts) - 1
+        fresh: object = None if last else ([] if parts[n + 1].isdigit() else {})
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) > len(node):
+                raise ValueError(f"--set {path!r}: {part!r} is not an index of a list of "
+                                 f"{len(node)} (indexes grow one at a time)")
+            index = int(part)
+            if index == len(node):
+                node.append(fresh)
+            if last:
+                node[index] = value
+            elif not isinstance(node[index], dict | list):
+                node[index] = fresh
+            node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            elif not isinstance(node.get(part), dict | list):
+                if node.get(part) is not None:
+                    raise ValueError(f"--set {path!r}: {part!r} already holds a value")
+                node[part] = fresh
+            node = node[part]
+        else:
+            raise ValueError(f"--set {path!r}: {'.'.join(parts[:n])!r} is not an object or "
+                             "list")
+
+
+def action(args: argparse.Namespace) -> int:
+    """POST /_sim/actions/NAME to a running simulator and print its answer."""
+    from urllib.parse import quote
+
+    default_url, default_token = client_env()
+    url = (args.url or default_url).rstrip("/")
+    token = args.control_token if args.control_token is not None else default_token
+    try:
+        text = None
+        if args.json is not None:
+            text = args.json
+        elif args.body:
+            text = sys.stdin.read() if args.body == "-" else Path(args.body).read_text()
+        try:
+            body = json.loads(text) if text is not None else {}
+        except ValueError as exc:
+            raise ValueError(f"the body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        for item in args.sets:
+            [(path, value)] = _parse_sets([item]).items()
+            if path.split(".")[-1] in ("id", "tenant") or path.endswith("_id"):
+                value = item.partition("=")[2]  # ids stay strings, even all digits
+            _set_path(body, path, value)
+    except (ValueError, OSError) as exc:
+        print(f"newstore-sim action: {exc}", file=sys.stderr)
+        return 2
+    path = f"/_sim/actions/{quote(args.name, safe='')}"
+    if args.tenant:
+        path += f"?tenant={quote(args.tenant, safe='')}"
+    return call_control("action", "POST", url, path, token, body, timeout=60)

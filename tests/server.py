@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -77,3 +77,24 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings: Any = make_settings(db=str(db))
     with running_server(settings) as url:
         yield url
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    """Poll until condition() is truthy (and return it), or fail saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.02)
+
+
+def register_sink(url: str, headers: dict[str, str], callback_url: str,
+                  integration_id: str = "sink", api_key: str = "k") -> None:
+    """Register an Event Stream integration of the tenant in `headers` posting to a sink."""
+    r = requests.post(f"{url}/api/v1/org/integrations/eventstream", headers=headers,
+                      json={"id": integration_id, "callback_parameters": {
+                          "callback_url": callback_url, "api_key": api_key}}, timeout=10)
+    assert r.status_code in (200, 201), r.text

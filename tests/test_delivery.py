@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 
 from simulator.eventstream.dispatcher import IDEMPOTENCY_HEADER
 from tests.conftest import make_settings
-from tests.server import running_server, server_token
+from tests.server import running_server, server_token, wait_for
 
 _tenants = itertools.count(1)
 
@@ -80,15 +80,6 @@ def tenant(sim: str) -> Tenant:
     return Tenant(sim)
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.02)
 
 
 def bodies(httpserver: HTTPServer, path: str) -> list[dict]:

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.core.clock import Clock
+from simulator.core.loop import MAX_WAIT, BackgroundLoop, due_now, real_wait
 from simulator.core.store import Store, Tx
 
 log = logging.getLogger(__name__)
 
-MAX_WAIT = 1.0  # real seconds between checks when nothing is due (a manual clock may move)
 ERROR_CHARS = 1000  # of a failing handler's error kept on the timer row
 
 Handler = Callable[[Tx, str, dict[str, Any]], None]
@@ -43,17 +43,22 @@ def timer(tx: Tx, timer_id: int) -> dict[str, Any] | None:
             "error": row[7]}
 
 
-class TimerRunner:
+class TimerRunner(BackgroundLoop):
     """Fires due timers: in a daemon thread while the server runs, or on demand (run_due)."""
 
+    name = "timers"
+
     def __init__(self, store: Store, clock: Clock) -> None:
+        super().__init__(threading.Event())  # rung by schedule() after commit, clock jumps
         self.store = store
         self.clock = clock
-        self.wake = threading.Event()  # rung by schedule() after commit and by clock jumps
         self._handlers: dict[str, Handler] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         clock.listen(self.wake.set)
+
+    @property
+    def wake(self) -> threading.Event:
+        """The bell schedule() rings once its transaction commits."""
+        return self.bell
 
     def register(self, kind: str, handler: Handler) -> None:
         """Fire timers of `kind` with handler(tx, tenant, payload), inside the firing write."""
@@ -65,39 +70,9 @@ class TimerRunner:
         """schedule() that wakes this runner once the transaction commits."""
         return schedule(tx, tenant, kind, due_at, payload, wake=self.wake)
 
-    # life cycle -----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Fire timers in the background until stop()."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="timers", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the timer being fired (its transaction commits or rolls back whole)."""
-        if self._thread is None:
-            return
-        self._stop.set()
-        self.wake.set()
-        self._thread.join(timeout)
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        """Whether the background thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.wake.clear()
-                self.run_due()
-                if not self._stop.is_set():
-                    self.wake.wait(self._wait_seconds())
-            except Exception:  # noqa: BLE001 - the runner must outlive any one bad cycle
-                log.exception("timer runner cycle failed; retrying")
-                self._stop.wait(0.5)
+    def cycle(self) -> float | None:
+        self.run_due()
+        return self._wait_seconds()
 
     def _wait_seconds(self) -> float:
         kinds = list(self._handlers)
@@ -108,19 +83,15 @@ class TimerRunner:
             row = tx.conn.execute(
                 f"SELECT MIN(due_at) FROM timers WHERE status='pending' AND kind IN "
                 f"({','.join('?' * len(kinds))})", kinds).fetchone()
-        if row[0] is None:
-            return MAX_WAIT
-        real = self.clock.sleep_seconds(row[0] - now)
-        return MAX_WAIT if real is None else min(MAX_WAIT, max(real, 0.001))
+        return real_wait(self.clock, row[0], now)
 
     # firing ---------------------------------------------------------------------------------
     def run_due(self, now: float | None = None) -> int:
         """Fire every timer due at `now` (default the clock's time), oldest first; how many
         fired (failed ones included)."""
         fired = 0
-        background = threading.current_thread() is self._thread
-        while not (background and self._stop.is_set()):
-            if not self._fire_next(self.clock.timestamp() if now is None else now):
+        while not (self.in_loop and self.stopping):
+            if not self._fire_next(due_now(self.clock) if now is None else now):
                 break
             fired += 1
         return fired

@@ -48,6 +48,8 @@ class World:
     fulfillment_requests: list[dict[str, Any]] = field(default_factory=list)
     returns: list[dict[str, Any]] = field(default_factory=list)
     refunds: list[dict[str, Any]] = field(default_factory=list)
+    # stock on hand at the distribution centers, so endless-aisle orders work out of the box
+    stock: list[dict[str, Any]] = field(default_factory=list)
 
 
 def tenant_seed(seed: int, tenant: str) -> int:
@@ -93,7 +95,20 @@ class WorldBuilder:
             self._historical_order(placed)
         if self.tenant == SAMPLE_TENANT and self.world.products:
             self._sample_order()
+        self._stock(random.Random(self.rng.getrandbits(64)))  # last: earlier draws unchanged
         return self.world
+
+    def _stock(self, rng: random.Random) -> None:
+        """Most products in stock at every distribution center, a few sold out."""
+        for loc in self.world.locations:
+            if loc["type"] != "distribution_center":
+                continue
+            for product in self.world.products:
+                self.world.stock.append({
+                    "id": f"{loc['id']}/{product['id']}", "fulfillment_location_id": loc["id"],
+                    "product_id": product["id"],
+                    "quantity": 0 if rng.random() < 0.1 else rng.randint(5, 60),
+                    "updated_at": iso(WORLD_EPOCH), "import_id": None})
 
     # -- catalog, locations, customers -------------------------------------------------
 
@@ -543,3 +558,22 @@ def build_return(
         "associate_email": order.get("associate_email"),
         "items": ret_items,
     }
+
+
+def payment_status(account: dict[str, Any]) -> str:
+    """What Omnichannel Manager shows for a payment: pending (nothing booked yet), authorized,
+    partially_captured, captured, partially_refunded, refunded or voided."""
+    sums = {"authorize": 0.0, "capture": 0.0, "refund": 0.0, "void": 0.0}
+    for t in account.get("transactions") or []:
+        if t["transaction_type"] in sums:
+            sums[t["transaction_type"]] += t["amount"]
+    authorized, captured, refunded = (money(sums["authorize"]), money(sums["capture"]),
+                                      money(sums["refund"]))
+    if refunded > 0:
+        return "refunded" if refunded >= captured else "partially_refunded"
+    if captured > 0:
+        return "captured" if captured >= money(authorized - sums["void"]) else \
+            "partially_captured"
+    if authorized > 0:
+        return "voided" if sums["void"] >= authorized else "authorized"
+    return "pending"

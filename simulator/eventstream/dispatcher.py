@@ -7,7 +7,6 @@ import json
 import logging
 import queue
 import random
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from simulator import __version__
 from simulator.core import journal
 from simulator.core.clock import Clock
+from simulator.core.loop import BackgroundLoop, due_now, real_wait
 from simulator.core.store import Store, Tx
 from simulator.eventstream import deliveries, integrations, outbox, profiles
 from simulator.eventstream.deliveries import Due, Outcome
@@ -30,7 +30,6 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"  # the event id: the same on every attemp
 ATTEMPT_HEADER = "X-NewStore-Sim-Attempt"
 BODY_SAMPLE = 500  # characters of the callback's answer kept with each attempt
 USER_AGENT = f"newstore-sim/{__version__} event-stream"
-MAX_WAIT = 1.0  # real seconds between checks when nothing is due (a manual clock may move)
 
 
 def verdict(status_code: int | None) -> str:
@@ -44,12 +43,15 @@ def verdict(status_code: int | None) -> str:
     return "retry"
 
 
-class Dispatcher:
+class Dispatcher(BackgroundLoop):
     """Delivers the outbox; safe to kill at any moment (unacknowledged deliveries stay due)."""
+
+    name = "eventstream-dispatcher"
 
     def __init__(self, store: Store, clock: Clock, *, retry_profile: str = "realistic",
                  timeout: float = 10.0, pause_after: int = 50, workers: int = 16,
                  seed: int = 0, journal: bool = True) -> None:
+        super().__init__(store.bell)
         self.store = store
         self.journal = journal  # one journal entry per attempt, in the attempt's transaction
         self.clock = clock
@@ -64,54 +66,25 @@ class Dispatcher:
         # requests.Session costs, and callbacks ignore *_PROXY settings, as a local sink wants
         self._http = urllib3.PoolManager(num_pools=64, maxsize=workers, retries=False,
                                          headers={"User-Agent": USER_AGENT})
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._last_sweep = 0.0
         clock.listen(store.bell.set)
 
     # life cycle -----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start delivering in the background."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
+    def on_start(self) -> None:
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="eventstream-send")
-        self._thread = threading.Thread(target=self._run, name="eventstream-dispatcher",
-                                        daemon=True)
-        self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the attempts in flight; what they do not record is sent again later."""
-        if self._thread is None:
-            return
-        self._stop.set()
-        self.store.bell.set()
-        self._thread.join(timeout)
+    def on_stop(self) -> None:
+        """What the attempts in flight do not record is sent again later."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._record(self._drain())
-        self._thread = None
         self._pool = None
 
-    @property
-    def running(self) -> bool:
-        """Whether the background thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._cycle()
-            except Exception:  # noqa: BLE001 - the dispatcher must outlive any one bad cycle
-                log.exception("event stream dispatcher cycle failed; retrying")
-                self._stop.wait(0.5)
-
     # one turn of the loop -------------------------------------------------------------------
-    def _cycle(self) -> None:
-        self.store.bell.clear()
+    def cycle(self) -> float | None:
         self._record(self._drain())
-        now = self.clock.timestamp()
+        now = due_now(self.clock)
         capacity = self.workers * 4 - len(self._inflight)
         claimed = 0
         if capacity > 0:
@@ -119,9 +92,9 @@ class Dispatcher:
         if now - self._last_sweep >= 1.0 or self._last_sweep > now:
             self._last_sweep = now
             self._end_temporaries()
-        if self._stop.is_set() or claimed >= capacity > 0:
-            return
-        self.store.bell.wait(self._wait_seconds(now))
+        if claimed >= capacity > 0:
+            return None
+        return self._wait_seconds(now)
 
     def _claim(self, now: float, capacity: int) -> int:
         with self.store.read() as tx:
@@ -146,10 +119,7 @@ class Dispatcher:
             row = tx.conn.execute(
                 "SELECT MIN(due_at) FROM deliveries WHERE status='pending' AND due_at>?",
                 (now,)).fetchone()
-        if row[0] is None:
-            return MAX_WAIT
-        real = self.clock.sleep_seconds(row[0] - now)
-        return MAX_WAIT if real is None else min(MAX_WAIT, max(real, 0.001))
+        return real_wait(self.clock, row[0], now)
 
     # sending (in the pool) ------------------------------------------------------------------
     def _send(self, due: Due, event: outbox.Event, integration: dict[str, Any]) -> None:

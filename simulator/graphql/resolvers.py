@@ -11,6 +11,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
+from simulator.core.world import payment_status
 from simulator.graphql.loader import (
     FULFILLMENT_REQUEST,
     ORDER,
@@ -203,6 +204,7 @@ FIELD_RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("FulfillmentRequest", "order"): _order_of,
     ("Return", "order"): _order_of,
     ("PaymentTransaction", "instrument"): transaction_instrument,
+    ("PaymentAccount", "paymentStatus"): lambda src, _info: payment_status(src),
 }
 
 # (type, field) -> the full list behind a connection field; unlisted connection fields read

@@ -22,6 +22,24 @@ Doc = dict[str, Any]
 OPEN = ("pending", "acknowledged")
 FINAL_REQUEST = ("completed", "rejected", "cancelled")
 DEFAULT_CANCELLATION_REASON = "canceled_by_fulfillment_node"
+IN_STORE_PICKUP = "IN_STORE_PICKUP"  # the service level of BOPIS (buy online, pick up in store)
+
+
+def route_external(p: Platform, tx: Tx, tenant: str, order: Doc) -> list[Doc]:
+    """Assign each externally routed shipment of a new order to its (known) location."""
+    requests = []
+    by_id = {i["id"]: i for i in order["items"]}
+    for shipment in order.get("shipments") or []:
+        routing = shipment.get("routing_strategy") or {}
+        node = shipment.get("fulfillment_location_id")
+        if routing.get("strategy") != "external" or not node \
+                or tx.get(tenant, E.LOCATION, node) is None:
+            continue
+        items = [by_id[i] for i in shipment["item_ids"] if by_id[i]["status"] == "pending"]
+        if items:
+            requests.append(assign(p, tx, tenant, order, node,
+                                   shipment.get("service_level_identifier"), items))
+    return requests
 
 
 def create_fulfillment_request(
@@ -33,7 +51,6 @@ def create_fulfillment_request(
     item_ids: list[str] | None = None,
 ) -> Doc:
     """Assign the order's pending items (or the given ones) to a location, as routing does."""
-    now = p.clock.now()
     with p.store.tx() as tx:
         order = E.get_or_404(tx, tenant, E.ORDER, order_id, "order")
         if tx.get(tenant, E.LOCATION, location_id) is None:
@@ -49,24 +66,31 @@ def create_fulfillment_request(
             raise Conflict(f"order {order_id!r} has no pending, unassigned items to fulfil"
                            + (" among the given ids" if wanted is not None else ""),
                            error_code="no_items_to_fulfill")
-        level = service_level or items[0].get("shipping_service_level") or \
-            order.get("shipping_service_level")
-        fr = {
-            "id": p.ids.uuid(), "order_id": order_id, "node_id": location_id,
-            "fulfillment_location_id": location_id, "associate_id": None,
-            "service_level": level, "status": "assigned", "logical_timestamp": 1,
-            "created_at": iso(now), "updated_at": iso(now),
-            "items": [{"id": i["id"], "product_id": i["product_id"], "status": "pending",
-                       "carrier": None, "tracking_code": None, "shipped_at": None,
-                       "rejection_reason": None} for i in items],
-        }
-        for item in items:
-            item["fulfillment_location_id"] = location_id
-        order["updated_at"] = iso(now)
-        E.save(tx, tenant, E.ORDER, order)
-        E.save(tx, tenant, E.FULFILLMENT_REQUEST, fr)
-        events.emit(p, tx, tenant, "fulfillment_request.assigned",
-                    events.fulfillment_request_event(fr))
+        return assign(p, tx, tenant, order, location_id, service_level, items)
+
+
+def assign(p: Platform, tx: Tx, tenant: str, order: Doc, location_id: str,
+           service_level: str | None, items: list[Doc]) -> Doc:
+    """Create the request for these order items in the caller's transaction (routing)."""
+    now = p.clock.now()
+    level = service_level or items[0].get("shipping_service_level") or \
+        order.get("shipping_service_level")
+    fr = {
+        "id": p.ids.uuid(), "order_id": order["id"], "node_id": location_id,
+        "fulfillment_location_id": location_id, "associate_id": None,
+        "service_level": level, "status": "assigned", "logical_timestamp": 1,
+        "created_at": iso(now), "updated_at": iso(now), "picked_at": None, "labels": [],
+        "items": [{"id": i["id"], "product_id": i["product_id"], "status": "pending",
+                   "carrier": None, "tracking_code": None, "shipped_at": None,
+                   "rejection_reason": None, "picked_at": None} for i in items],
+    }
+    for item in items:
+        item["fulfillment_location_id"] = location_id
+    order["updated_at"] = iso(now)
+    E.save(tx, tenant, E.ORDER, order)
+    E.save(tx, tenant, E.FULFILLMENT_REQUEST, fr)
+    events.emit(p, tx, tenant, "fulfillment_request.assigned",
+                events.fulfillment_request_event(fr))
     return fr
 
 

@@ -12,7 +12,7 @@ from simulator.core.clock import iso, parse_iso
 from simulator.core.errors import ValidationFailed
 from simulator.core.store import Tx
 from simulator.core.world import IN_STORE_HANDOVER, money, recompute_totals
-from simulator.platform import config, events
+from simulator.platform import config, events, fulfillment
 from simulator.platform import entities as E
 from simulator.platform.context import Platform
 
@@ -56,6 +56,7 @@ def inject_order(p: Platform, tenant: str, body: Doc) -> Doc:
     with p.store.tx() as tx:
         previous = tx.get(tenant, E.INJECTION, external_id)
         if previous is not None:
+            _refuse_used_number(tx, tenant, previous, digest)
             if previous["hash"] != digest:
                 raise ValidationFailed(
                     f"order {external_id!r} was already injected with different data",
@@ -74,9 +75,27 @@ def inject_order(p: Platform, tenant: str, body: Doc) -> Doc:
         E.save(tx, tenant, E.PAYMENT_ACCOUNT, account)
         E.save(tx, tenant, E.INJECTION, {"id": external_id, "hash": digest,
                                          "order_id": order["id"], "response": response,
-                                         "created_at": order["created_at"]})
+                                         "created_at": order["created_at"],
+                                         "status_at_injection": order["status"]})
         events.order_injected(p, tx, tenant, order)
+        if order["status"] == "open":
+            fulfillment.route_external(p, tx, tenant, order)
     return response
+
+
+def _refuse_used_number(tx: Tx, tenant: str, previous: Doc, digest: str) -> None:
+    """Order numbers are never reused: once its order was cancelled after injection (or is
+    cancelled and the payload differs), the external id is refused; re-route under a new one."""
+    order = tx.get(tenant, E.ORDER, previous["order_id"])
+    if order is None or order["status"] != "cancelled":
+        return
+    if previous.get("status_at_injection") == "cancelled" and previous["hash"] == digest:
+        return  # cancelled by the injection itself: a retry gets the same answer
+    raise ValidationFailed(
+        f"order number {previous['id']!r} was used by order {order['id']!r}, which is "
+        "cancelled; order numbers cannot be reused: inject the re-routed order under a new "
+        "external_id", error_code="external_id_already_exists", field="external_id",
+        extra={"order_id": order["id"]})
 
 
 # -- rules ---------------------------------------------------------------------------
@@ -294,7 +313,9 @@ def _build(p: Platform, tx: Tx, tenant: str, body: Doc) -> tuple[Doc, Doc]:
             item["addon_parent_item_id"] = first_id[item["addon_parent_external_item_id"]]
     levels = {s["service_level_identifier"] for s in shipments}
     fulfillment_type = ("multiple" if len(levels) > 1 else
-                        "in_store_purchase" if levels == {IN_STORE_HANDOVER} else "traditional")
+                        "in_store_purchase" if levels == {IN_STORE_HANDOVER} else
+                        "in_store_pickup" if levels == {fulfillment.IN_STORE_PICKUP} else
+                        "traditional")
     customer_email = body.get("customer_email")
     customers = tx.query(tenant, E.CUSTOMER, email=customer_email) if customer_email else []
     addresses = [a for a in (_address(body.get("billing_address"), "billing"),

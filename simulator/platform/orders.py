@@ -17,9 +17,11 @@ ORDERS_V2 = "application/x.newstore.orders+json;version=2"
 
 # item status in the order document -> item status of the sales-order model
 ITEM_STATUS = {"pending": "pending", "completed": "complete", "complete": "complete",
-               "cancelled": "cancelled", "returned": "returned", "on_hold": "on_hold"}
+               "cancelled": "cancelled", "returned": "returned", "on_hold": "on_hold",
+               "captured": "in_fulfillment"}  # captured: endless aisle, paid, OMS fulfils
 # order status in the order document -> status of the sales-order model
 ORDER_STATUS = {"open": "open", "closed": "closed", "cancelled": "closed", "on_hold": "on_hold",
+                "partially_complete": "open",  # mixed cart: carry items done, the rest not
                 "failed": "failed", "created_for_blind_return": "created_for_blind_return"}
 PAYMENT_METHODS = {"cash", "credit_card", "gift_card"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.core.world import money
+from simulator.core.world import money, payment_status
 from simulator.platform import entities as E
 from simulator.platform.context import Platform
 
@@ -66,6 +66,7 @@ def account_view(account: Doc) -> Doc:
             "metadata": dict(inst.get("metadata") or {}), "original_transactions": originals})
     return {"id": account["id"], "order_id": account["order_id"],
             "currency": account["currency"], "balance": money(balance),
+            "payment_status": payment_status(account),
             "transactions": transactions, "instruments": instruments}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+from collections.abc import Callable
 from typing import Any
 
 from simulator.core.clock import parse_iso
@@ -23,12 +24,21 @@ log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 
 
+# Flows waiting on the PSP: context["then"] names what runs after the settlement is booked
+# (success or failure), in the same transaction. Registered by the flow modules.
+Continuation = Callable[[Platform, Tx, str, Doc], None]
+CONTINUATIONS: dict[str, Continuation] = {}
+
+
 def install(p: Platform) -> None:
     """Register the platform's completion handler for every PSP operation kind."""
+    from simulator.platform import checkout  # noqa: F401  (registers its continuation)
+
     for kind in KINDS:
-        p.psp.register(kind, functools.partial(settled, p))
+        p.psp.register(kind, functools.partial(settled_then_continue, p))
     p.psp.fault = functools.partial(_fault_for, p)
     p.faults.register_operations("psp", set(KINDS))  # a typo in a psp fault is a 422
+    p.faults.register_operations("oms", {"availability"})  # the calls to the external OMS
 
 
 def _fault_for(p: Platform, tx: Tx, tenant: str, operation: str,
@@ -45,6 +55,14 @@ def _fault_for(p: Platform, tx: Tx, tenant: str, operation: str,
                         fault_id=decision.fault_id)
 
 
+def settled_then_continue(p: Platform, tx: Tx, tenant: str, op: Doc) -> None:
+    """Book a settled operation, then let the flow waiting on it go on (context["then"])."""
+    settled(p, tx, tenant, op)
+    then = (op.get("context") or {}).get("then")
+    if then:
+        CONTINUATIONS[then](p, tx, tenant, op)
+
+
 def settled(p: Platform, tx: Tx, tenant: str, op: Doc) -> None:
     """Book a settled PSP operation: the transaction and its events, or the failure."""
     context = op.get("context") or {}
@@ -59,6 +77,9 @@ def settled(p: Platform, tx: Tx, tenant: str, op: Doc) -> None:
         log.warning("PSP %s %s settled for missing account %s", op["kind"], op["id"],
                     op["account_id"])
         return
+    added = context.get("new_instrument")  # a refund to a new instrument (gift card, ...)
+    if added and not any(i["id"] == added["id"] for i in account["instruments"]):
+        account["instruments"].append(dict(added))
     transaction = add_transaction(account, random.Random(op["id"]), op["instrument_id"],
                                   op["kind"], op["amount"], parse_iso(op["completed_at"]),
                                   correlation_id=op["correlation_id"])
@@ -85,16 +106,24 @@ def refund_instrument(account: Doc) -> Doc:
 
 
 def request_refund(p: Platform, tx: Tx, tenant: str, account: Doc, rng: random.Random,
-                   amount: float, correlation_id: str, refund_id: str) -> Doc:
-    """Ask the PSP to refund an amount to the account's captured instrument."""
-    instrument = refund_instrument(account)
+                   amount: float, correlation_id: str, refund_id: str,
+                   instrument: Doc | None = None) -> Doc:
+    """Ask the PSP to refund an amount to the account's captured instrument, or to the given
+    one (an instrument not yet on the account, e.g. a new gift card, is added when the PSP
+    settles: see settled())."""
+    known = instrument is not None and any(i["id"] == instrument["id"]
+                                           for i in account["instruments"])
+    new_instrument = instrument if instrument is not None and not known else None
+    instrument = instrument or refund_instrument(account)
     transaction_id = seeded_uuid(rng)  # drawn first: the same id as before the PSP existed
+    context: Doc = {"refund_id": refund_id, "transaction_id": transaction_id}
+    if new_instrument is not None:
+        context["new_instrument"] = new_instrument
     return p.psp.refund(
         tx, tenant, id=seeded_uuid(rng), account_id=account["id"],
         order_id=account["order_id"], instrument_id=instrument["id"],
         method=instrument.get("payment_method"), amount=money(amount),
-        currency=account["currency"], correlation_id=correlation_id,
-        context={"refund_id": refund_id, "transaction_id": transaction_id})
+        currency=account["currency"], correlation_id=correlation_id, context=context)
 
 
 def pending_refunds(p: Platform, tx: Tx, tenant: str, account_id: str) -> float:

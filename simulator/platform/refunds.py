@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from typing import Any
 
 from simulator.core.clock import iso
@@ -55,31 +56,43 @@ def list_refunds(p: Platform, tenant: str, order_id: str) -> list[Doc]:
 
 def create_appeasement(p: Platform, tenant: str, order_id: str, body: Doc) -> Doc:
     """Refund an amount of goodwill on an order, without any item coming back."""
-    amount = body["amount"]
-    if amount <= 0 or money(amount) != round(amount, 6):
-        raise ValidationFailed("amount must be positive with at most two decimals",
-                               error_code="invalid_amount", field="amount")
+    _check_amount(body["amount"])
     now = p.clock.now()
     rng = random.Random(p.ids.uuid())
     with p.store.tx() as tx:
         order = E.get_or_404(tx, tenant, E.ORDER, order_id, "order")
-        if body["currency"] != order["currency"]:
-            raise ValidationFailed(
-                f"currency {body['currency']} does not match the order's {order['currency']}",
-                error_code="currency_mismatch", field="currency")
-        account = payment_account(tx, tenant, order_id)
-        check_refundable(account, amount, psp_bridge.pending_refunds(p, tx, tenant, account["id"]))
-        refund_id = p.ids.uuid()
-        refund = {
-            "id": refund_id, "order_id": order_id, "payment_account_id": account["id"],
-            "return_id": None, "type": "appeasement", "amount": money(amount),
-            "currency": order["currency"], "requested_at": iso(now), "status": "pending",
-            "reason_code": body.get("reason_code"), "return_reason": body["reason"],
-            "note": body.get("note"), "associate_id": body.get("associate_id"),
-            "associate_email": body.get("associate_email"),
-        }
-        E.save(tx, tenant, E.REFUND, refund)
-        # refund_request.issued, the transaction and amount_refunded come when the PSP is done
-        psp_bridge.request_refund(p, tx, tenant, account, rng, amount, refund_id, refund_id)
-        refund = tx.get(tenant, E.REFUND, refund_id) or refund
-    return refund
+        return issue_appeasement(p, tx, tenant, order, body, now=now, rng=rng)
+
+
+def _check_amount(amount: float) -> None:
+    if amount <= 0 or money(amount) != round(amount, 6):
+        raise ValidationFailed("amount must be positive with at most two decimals",
+                               error_code="invalid_amount", field="amount")
+
+
+def issue_appeasement(p: Platform, tx: Tx, tenant: str, order: Doc, body: Doc, *,
+                      now: datetime, rng: random.Random) -> Doc:
+    """An appeasement in the caller's transaction; refund_request.issued and
+    payment_account.amount_refunded come when the PSP settles (at once without a delay)."""
+    amount = body["amount"]
+    _check_amount(amount)
+    order_id = order["id"]
+    if body["currency"] != order["currency"]:
+        raise ValidationFailed(
+            f"currency {body['currency']} does not match the order's {order['currency']}",
+            error_code="currency_mismatch", field="currency")
+    account = payment_account(tx, tenant, order_id)
+    check_refundable(account, amount, psp_bridge.pending_refunds(p, tx, tenant, account["id"]))
+    refund_id = p.ids.uuid()
+    refund = {
+        "id": refund_id, "order_id": order_id, "payment_account_id": account["id"],
+        "return_id": None, "type": "appeasement", "amount": money(amount),
+        "currency": order["currency"], "requested_at": iso(now), "status": "pending",
+        "reason_code": body.get("reason_code"), "return_reason": body["reason"],
+        "note": body.get("note"), "associate_id": body.get("associate_id"),
+        "associate_email": body.get("associate_email"),
+    }
+    E.save(tx, tenant, E.REFUND, refund)
+    # refund_request.issued, the transaction and amount_refunded come when the PSP is done
+    psp_bridge.request_refund(p, tx, tenant, account, rng, amount, refund_id, refund_id)
+    return tx.get(tenant, E.REFUND, refund_id) or refund

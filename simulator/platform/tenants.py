@@ -92,7 +92,7 @@ def write_world(tx, world: World) -> None:  # type: ignore[no-untyped-def]
         (E.CUSTOMER, world.customers), (E.ORDER, world.orders),
         (E.PAYMENT_ACCOUNT, world.payment_accounts),
         (E.FULFILLMENT_REQUEST, world.fulfillment_requests),
-        (E.RETURN, world.returns), (E.REFUND, world.refunds),
+        (E.RETURN, world.returns), (E.REFUND, world.refunds), (E.STOCK, world.stock),
     ):
         for doc in docs:
             E.save(tx, t, kind, doc)
