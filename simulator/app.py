@@ -53,6 +53,16 @@ def _operation_ids(document: dict[str, Any]) -> set[str]:
             for op in item.values() if isinstance(op, dict) and "operationId" in op}
 
 
+# every spec the app serves: the platform at /, the control plane at /_sim (optional control
+# token), the mock ERP at /erp (its own API key), the mock OMS at /oms (the webhook contract)
+APIS: list[tuple[str, str, dict[str, Any]]] = [
+    ("newstore.yaml", "simulator.platform.handlers", {}),
+    ("control.yaml", "simulator.control", {"security_map": CONTROL_SECURITY}),
+    ("erp.yaml", "simulator.erp.handlers", {}),
+    ("external-oms.yaml", "simulator.oms.handlers", {}),
+]
+
+
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FlaskApp:
     """Build the simulator's ASGI app over a started platform."""
     settings = settings or Settings.from_env()
@@ -76,23 +86,16 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     app = FlaskApp(__name__, specification_dir=str(settings.openapi_dir),
                    jsonifier=Jsonifier(flask.json), lifespan=lifespan)
-    app.add_api(
-        spec(settings.openapi_dir / "newstore.yaml"),
-        resolver=RelativeResolver("simulator.platform.handlers"),
-        strict_validation=True,
-        validator_map=VALIDATORS,
-        validate_responses=settings.validate_responses,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
-    )
-    app.add_api(  # the control plane under /_sim (its own spec; optional control token)
-        spec(settings.openapi_dir / "control.yaml"),
-        resolver=RelativeResolver("simulator.control"),
-        strict_validation=True,
-        validator_map=VALIDATORS,
-        validate_responses=settings.validate_responses,
-        security_map=CONTROL_SECURITY,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
-    )
+    for spec_file, handlers, extra in APIS:
+        app.add_api(
+            spec(settings.openapi_dir / spec_file),
+            resolver=RelativeResolver(handlers),
+            strict_validation=True,
+            validator_map=VALIDATORS,
+            validate_responses=settings.validate_responses,
+            swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
+            **extra,
+        )
     # outside Connexion's exception handling, so it records the answer the caller got
     app.add_middleware(JournalMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        platform=platform)
@@ -103,6 +106,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
                        platform=platform)
     platform.faults.register_operations(
         "platform", _operation_ids(_parsed(settings.openapi_dir / "newstore.yaml")) - NEVER_FAULTED)
+    platform.faults.register_operations(
+        "erp", _operation_ids(_parsed(settings.openapi_dir / "erp.yaml")))
     app.add_error_handler(SimError, problems.sim_error)
     app.add_error_handler(ProblemException, problems.connexion_problem)
     app.add_error_handler(HTTPException, problems.http_error)

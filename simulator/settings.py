@@ -55,6 +55,8 @@ class Settings:
     delivery_workers: int = 16
     # a token that /_sim calls must carry as `Authorization: Bearer ...`; empty: open
     control_token: str = ""
+    # the mock ERP's API key (`Authorization: Bearer <key>`); empty: any non-empty key
+    erp_api_key: str = ""
     # the journal of every request received and sent (/_sim/journal); bodies kept up to a limit
     journal: bool = True
     journal_body_limit: int = 16384
@@ -92,7 +94,8 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         simple = {f.name: f for f in fields(cls)}
-        for name in ("host", "db", "tenant", "retry_profile", "control_token"):
+        for name in ("host", "db", "tenant", "retry_profile", "control_token",
+                     "erp_api_key"):
             if f"SIM_{name.upper()}" in env:
                 values[name] = env[f"SIM_{name.upper()}"]
         for name in ("port", "seed", "token_ttl", "pause_after_failures", "delivery_workers",

@@ -119,6 +119,7 @@ class JournalMiddleware:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         path = scope["path"]
         control = path == "/_sim" or path.startswith("/_sim/")
+        erp = path == "/erp" or path.startswith("/erp/")
         query = scope.get("query_string", b"").decode("latin-1")
         tenant = scope.get(TENANT_KEY) or tenant_from_headers(dict(headers),
                                                               self.platform.settings.tenant)
@@ -126,7 +127,7 @@ class JournalMiddleware:
             tenant = next((v for k, v in parse_qsl(query) if k == "tenant"), tenant)
         routing = extensions.get("connexion_routing") or {}
         self.platform.journal.add(journal.Entry(
-            ts=ts, direction="in", system="control" if control else "platform",
+            ts=ts, direction="in", system="control" if control else "erp" if erp else "platform",
             method=scope["method"], url=path + (f"?{query}" if query else ""), tenant=tenant,
             operation_id=_spec_operation_id(routing.get("operation_id")),
             status=status[0] if status else None,
@@ -140,7 +141,7 @@ class JournalMiddleware:
 
 def _spec_operation_id(resolved: str | None) -> str | None:
     """The operationId as the spec writes it (Connexion reports the resolved module path)."""
-    for prefix in ("simulator.platform.handlers.", "simulator.control."):
+    for prefix in ("simulator.platform.handlers.", "simulator.control.", ERP_HANDLERS + "."):
         if resolved and resolved.startswith(prefix):
             return resolved[len(prefix):]
     return resolved
@@ -193,11 +194,15 @@ def bearer_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
 
 
 PLATFORM_HANDLERS = "simulator.platform.handlers"  # the platform API's resolver prefix
+ERP_HANDLERS = "simulator.erp.handlers"  # the mock ERP's resolver prefix
+# resolver prefix -> the fault system its operations belong to
+FAULTED_SYSTEMS = ((PLATFORM_HANDLERS, "platform"), (ERP_HANDLERS, "erp"))
 NEVER_FAULTED = frozenset({"system.health"})
 
 
 class FaultMiddleware:
-    """After routing: a platform operation's firing fault waits, then fails or passes on."""
+    """After routing: a platform or ERP operation's firing fault waits, then fails or passes
+    on."""
 
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
@@ -208,14 +213,15 @@ class FaultMiddleware:
             routing = scope.get("extensions", {}).get("connexion_routing", {})
             # Connexion gives the resolved name (the resolver's module prefix + operationId)
             resolved = routing.get("operation_id") or ""
-            operation = resolved[len(PLATFORM_HANDLERS) + 1:]
+            prefix, system = next(((pre, sys) for pre, sys in FAULTED_SYSTEMS
+                                   if resolved.startswith(pre + ".")), ("", ""))
+            operation = resolved[len(prefix) + 1:]
             tenant_name = scope.get(TENANT_KEY)
             faults = self.platform.faults
-            if (resolved.startswith(PLATFORM_HANDLERS + ".") and tenant_name
-                    and operation not in NEVER_FAULTED
-                    and faults.might_fault(tenant_name, "platform")):
+            if (system and tenant_name and operation not in NEVER_FAULTED
+                    and faults.might_fault(tenant_name, system)):
                 decision = await anyio.to_thread.run_sync(
-                    faults.decide, tenant_name, "platform", operation)
+                    faults.decide, tenant_name, system, operation)
                 if decision is not None:
                     if decision.latency_s > 0:
                         await asyncio.sleep(decision.latency_s)  # the one allowed wait

@@ -125,6 +125,7 @@ def test_availability_webhook_timeout_bounds_are_inclusive(client, auth, timeout
     ({"url": "http://oms.example.com/atp"}, "url"),
     ({"url": "not a url"}, "url"),
     ({"url": "https://"}, "url"),
+    ({"url": "https://[oms"}, "url"),  # urlsplit raises on an unclosed bracket
     ({"api_key": "k" * 19}, "api_key"),
     ({"timeout": 4}, "timeout"),
     ({"timeout": 61}, "timeout"),

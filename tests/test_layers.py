@@ -28,7 +28,7 @@ def modules(*parts: str) -> list[Path]:
 
 
 @pytest.mark.parametrize("path", modules("core") + modules("platform") + modules("graphql")
-                         + modules("eventstream"),
+                         + modules("eventstream") + modules("erp"),
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_domain_imports_no_web_framework(path):
     bad = {n for n in imports_of(path) if n.split(".")[0] in WEB}

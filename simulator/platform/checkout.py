@@ -9,18 +9,12 @@ is created. Choices NewStore does not document are in docs/behaviour.md ("Checko
 
 from __future__ import annotations
 
-import json
 import random
-import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import requests
-
 from simulator.core.clock import iso
 from simulator.core.errors import Conflict, NotFound, ValidationFailed
-from simulator.core.journal import Entry, clip
 from simulator.core.store import Tx
 from simulator.core.world import (
     IN_STORE_HANDOVER,
@@ -29,6 +23,7 @@ from simulator.core.world import (
     money,
     recompute_totals,
 )
+from simulator.oms import client as oms
 from simulator.platform import config, events, psp_bridge
 from simulator.platform import entities as E
 from simulator.platform.catalog import stock_quantity
@@ -42,16 +37,6 @@ CARRY, SHIP = "carry", "ship"
 CONTINUATION = "checkout"  # psp_bridge continuation name
 PROVIDERS = {"credit_card": "adyen", "cash": "cash", "gift_card": "newstore_gift_card"}
 ATP_TIMEOUT_DEFAULT = 10  # seconds, when a stored webhook config carries none
-
-# fetch(url, headers, body, timeout) -> (status, text); raises on transport errors
-Fetch = Callable[[str, dict[str, str], Doc, float], tuple[int, str]]
-
-
-def _http_fetch(url: str, headers: dict[str, str], body: Doc, timeout: float) -> tuple[int, str]:
-    """POST a JSON body with requests; the status and body text."""
-    response = requests.post(url, json=body, headers=headers, timeout=timeout)
-    return response.status_code, response.text
-
 
 # -- the cart ---------------------------------------------------------------------------
 
@@ -157,79 +142,33 @@ class Atp:
         self.ignored = ignored or {}  # product -> locations answered that are not configured
 
 
-def _parse_availabilities(text: str, asked: set[str]) -> list[tuple[str, str, int]]:
-    """The webhook's answer as (product, location, atp); ValueError when malformed."""
-    data = json.loads(text)
-    if not isinstance(data, dict) or not isinstance(data.get("availabilities"), list):
-        raise ValueError("the answer is not an object with an availabilities list")
+def _availabilities(answer: Doc, asked: set[str]) -> list[tuple[str, str, int]]:
+    """The webhook's (contract-checked) answer as (product, location, atp) for asked products."""
     out = []
-    for n, entry in enumerate(data["availabilities"]):
-        if not isinstance(entry, dict):
-            raise ValueError(f"availabilities[{n}] is not an object")
+    for entry in answer["availabilities"]:
         pid = entry.get("product_id", entry.get("external_identifier"))
-        loc, atp = entry.get("fulfillment_location"), entry.get("atp")
-        if not isinstance(pid, str) or not isinstance(loc, str):
-            raise ValueError(f"availabilities[{n}] lacks product_id or fulfillment_location")
-        if isinstance(atp, bool) or not isinstance(atp, int | float) or atp < 0:
-            raise ValueError(f"availabilities[{n}].atp is not a number >= 0")
         if pid in asked:
-            out.append((pid, loc, int(atp)))
+            out.append((pid, entry["fulfillment_location"], int(entry["atp"])))
     return out
 
 
-def _call_oms(p: Platform, tenant: str, fetch: Fetch, url: str, headers: dict[str, str],
-              body: Doc, timeout: float) -> tuple[int, str]:
-    """fetch(), unless a /_sim/faults rule on oms/availability answers for the OMS."""
-    fault = p.faults.decide(tenant, "oms", "availability")
-    if fault is None:
-        return fetch(url, headers, body, timeout)
-    if fault.latency_s:  # a fault asking for latency is the one place a request may wait
-        time.sleep(min(fault.latency_s, timeout))
-        if fault.latency_s >= timeout:
-            raise requests.Timeout(f"simulated fault {fault.fault_id}")
-    if fault.status is None:
-        return fetch(url, headers, body, timeout - fault.latency_s)
-    return fault.status, ""
-
-
 def ask_webhook(p: Platform, tenant: str, hook: Doc, product_ids: list[str],
-                locations: list[str], known: set[str], fetch: Fetch) -> Atp:
+                locations: list[str], known: set[str], fetch: oms.Fetch | None = None) -> Atp:
     """POST the Request availabilities webhook; any failure means nothing is available."""
     body = {"products": [{"product_id": pid, "external_identifier": pid} for pid in product_ids],
             "fulfillment_locations": locations}
-    headers = {"Authorization": hook["api_key"], "Content-Type": "application/json"}
     timeout = float(hook.get("timeout") or ATP_TIMEOUT_DEFAULT)
-    started = time.perf_counter()
-    status: int | None = None
-    text = ""
-    failure: str | None = None
+    result = oms.call(p, tenant, "availability", "POST", hook["url"], hook["api_key"], timeout,
+                      body=body, fetch=fetch, label="the availability webhook")
+    if not result.ok:
+        return Atp("webhook", {}, failure=result.failure)
     levels: dict[tuple[str, str], int] = {}
     ignored: dict[str, list[str]] = {}
-    try:
-        status, text = _call_oms(p, tenant, fetch, hook["url"], headers, body, timeout)
-        if status != 200:
-            failure = f"the availability webhook answered {status}"
-        else:
-            for pid, loc, atp in _parse_availabilities(text, set(product_ids)):
-                if loc in known:
-                    levels[(pid, loc)] = levels.get((pid, loc), 0) + atp
-                elif atp > 0:
-                    ignored.setdefault(pid, []).append(loc)
-    except requests.Timeout:
-        failure = f"the availability webhook did not answer within {timeout:g} s"
-    except requests.RequestException as exc:
-        failure = f"the availability webhook could not be reached ({type(exc).__name__})"
-    except ValueError as exc:
-        failure = f"the availability webhook's answer is malformed: {exc}"
-    p.journal.add(Entry(
-        ts=p.clock.timestamp(), direction="out", system="oms", method="POST", url=hook["url"],
-        tenant=tenant, operation_id="availability", status=status,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        request_headers={"Authorization": "[redacted]", "Content-Type": "application/json"},
-        request_body=json.dumps(body), response_body=clip(text, 2000) if text else None,
-        error=failure))
-    if failure:
-        return Atp("webhook", {}, failure=failure)
+    for pid, loc, atp in _availabilities(result.body, set(product_ids)):
+        if loc in known:
+            levels[(pid, loc)] = levels.get((pid, loc), 0) + atp
+        elif atp > 0:
+            ignored.setdefault(pid, []).append(loc)
     return Atp("webhook", levels, ignored=ignored)
 
 
@@ -390,7 +329,7 @@ def _psp(p: Platform, tx: Tx, tenant: str, operation: str, account: Doc, amount:
                    context={"then": CONTINUATION, "checkout": state})
 
 
-def place_order(p: Platform, tenant: str, body: Doc, fetch: Fetch = _http_fetch) -> Doc:
+def place_order(p: Platform, tenant: str, body: Doc, fetch: oms.Fetch | None = None) -> Doc:
     """Check out a cart: ATP for ship items, then the PSP chain that creates the order."""
     kind = body["kind"]
     if kind not in KINDS:

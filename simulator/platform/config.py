@@ -101,7 +101,10 @@ def set_availability_webhook(store: Store, tenant: str, body: Doc, now: str) -> 
     url = body.get("url")
     if not isinstance(url, str):
         raise ValidationFailed("url is required", field="url")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ValidationFailed(f"url is not a URL: {url!r}", field="url") from None
     if parts.scheme != "https" or not parts.netloc:
         raise ValidationFailed(f"url must be an https URL, got {url!r}", field="url")
     api_key = body.get("api_key")

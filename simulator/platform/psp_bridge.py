@@ -14,6 +14,7 @@ from simulator.core.clock import parse_iso
 from simulator.core.ids import seeded_uuid
 from simulator.core.store import Tx
 from simulator.core.world import add_transaction, money
+from simulator.oms import contract as oms_contract
 from simulator.platform import entities as E
 from simulator.platform import events
 from simulator.platform.context import Platform
@@ -38,7 +39,7 @@ def install(p: Platform) -> None:
         p.psp.register(kind, functools.partial(settled_then_continue, p))
     p.psp.fault = functools.partial(_fault_for, p)
     p.faults.register_operations("psp", set(KINDS))  # a typo in a psp fault is a 422
-    p.faults.register_operations("oms", {"availability"})  # the calls to the external OMS
+    p.faults.register_operations("oms", set(oms_contract.OPERATIONS))  # calls to the OMS
 
 
 def _fault_for(p: Platform, tx: Tx, tenant: str, operation: str,

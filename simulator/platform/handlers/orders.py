@@ -6,7 +6,7 @@ from typing import Any
 
 from connexion import request
 
-from simulator.platform import injection, orders
+from simulator.platform import external_oms, injection, orders
 from simulator.web import platform, tenant
 
 
@@ -16,9 +16,10 @@ def fulfill_order(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_order(id: str, id_type: str = "internal") -> dict[str, Any]:
-    """GET /v0/orders/{id}: version 2 of the media type renders placed_at with a Z."""
-    return orders.sales_order(platform(), tenant(), id, id_type,
-                              accept=request.headers.get("accept"))
+    """GET /v0/orders/{id}: version 2 of the media type renders placed_at with a Z; an
+    unknown external id is asked of the external OMS when its order webhook is configured."""
+    return external_oms.sales_order(platform(), tenant(), id, id_type,
+                                    accept=request.headers.get("accept"))
 
 
 def get_customer_order(id: str) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The external OMS around the platform: its webhook contract and the platform's checked calls."""
