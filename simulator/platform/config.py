@@ -96,8 +96,9 @@ def get_availability_webhook(store: Store, tenant: str) -> Doc:
     return data
 
 
-def set_availability_webhook(store: Store, tenant: str, body: Doc, now: str) -> Doc:
-    """Create or replace the ATP webhook after checking NewStore's documented rules."""
+def webhook_rules(body: Doc, default_timeout: int | None = None) -> tuple[str, str, int]:
+    """url (https), api_key (long enough) and timeout (in range) of an OMS webhook, as
+    NewStore documents them for the availability webhook; ValidationFailed names the field."""
     url = body.get("url")
     if not isinstance(url, str):
         raise ValidationFailed("url is required", field="url")
@@ -111,16 +112,22 @@ def set_availability_webhook(store: Store, tenant: str, body: Doc, now: str) -> 
     if not isinstance(api_key, str) or len(api_key) < WEBHOOK_API_KEY_MIN:
         raise ValidationFailed(
             f"api_key must be at least {WEBHOOK_API_KEY_MIN} characters long", field="api_key")
+    timeout = body.get("timeout", default_timeout)
+    low, high = WEBHOOK_TIMEOUT
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not low <= timeout <= high:
+        raise ValidationFailed(f"timeout must be an integer from {low} to {high} seconds",
+                               field="timeout")
+    return url, api_key, timeout
+
+
+def set_availability_webhook(store: Store, tenant: str, body: Doc, now: str) -> Doc:
+    """Create or replace the ATP webhook after checking NewStore's documented rules."""
+    url, api_key, timeout = webhook_rules(body)
     ident = body.get("external_identifier")
     if ident not in EXTERNAL_IDENTIFIERS:
         raise ValidationFailed(
             f"external_identifier {ident!r} is not supported; only 'product_id' is",
             field="external_identifier")
-    timeout = body.get("timeout")
-    low, high = WEBHOOK_TIMEOUT
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or not low <= timeout <= high:
-        raise ValidationFailed(f"timeout must be an integer from {low} to {high} seconds",
-                               field="timeout")
     data = {"url": url, "api_key": api_key, "external_identifier": ident, "timeout": timeout,
             "updated_at": now}
     with store.tx() as tx:

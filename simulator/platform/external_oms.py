@@ -5,7 +5,7 @@ newest first, cut by the platform). Guesses are in docs/behaviour.md ("External 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from simulator.core.errors import NotFound, SimError, ValidationFailed
 from simulator.core.store import Store, Tx
@@ -47,23 +47,8 @@ def get_order_webhook(store: Store, tenant: str) -> Doc:
 
 def set_order_webhook(store: Store, tenant: str, body: Doc, now: str) -> Doc:
     """Create or replace the order webhook, with the availability webhook's rules."""
-    url = body["url"]
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        parts = urlsplit("")
-    if parts.scheme != "https" or not parts.netloc:
-        raise ValidationFailed(f"url must be an https URL, got {url!r}", field="url")
-    if len(body["api_key"]) < config.WEBHOOK_API_KEY_MIN:
-        raise ValidationFailed(
-            f"api_key must be at least {config.WEBHOOK_API_KEY_MIN} characters long",
-            field="api_key")
-    timeout = body.get("timeout", ORDER_TIMEOUT_DEFAULT)
-    low, high = config.WEBHOOK_TIMEOUT
-    if not low <= timeout <= high:
-        raise ValidationFailed(f"timeout must be an integer from {low} to {high} seconds",
-                               field="timeout")
-    data = {"url": url.rstrip("/"), "api_key": body["api_key"], "timeout": timeout,
+    url, api_key, timeout = config.webhook_rules(body, ORDER_TIMEOUT_DEFAULT)
+    data = {"url": url.rstrip("/"), "api_key": api_key, "timeout": timeout,
             "updated_at": now}
     with store.tx() as tx:
         config._store(tx, tenant, ORDER_WEBHOOK, data)
