@@ -10,7 +10,7 @@ from connexion.lifecycle import ConnexionRequest
 from simulator import web
 from simulator.core.errors import NotFound
 from simulator.oms import mock
-from simulator.platform import config, external_oms, orders
+from simulator.platform import config, external_oms, orders, reroute
 from simulator.platform import entities as E
 from simulator.platform.catalog import stock_quantity
 from simulator.platform.context import Platform
@@ -55,3 +55,14 @@ def order_details(id: str, tenant: str | None = None) -> Doc:
         return orders.sales_order(web.platform(), _tenant(tenant), id, "external")
     except NotFound:
         raise NotFound(f"the mock OMS knows no order {id!r}") from None
+
+
+def event_stream_info(token: str) -> dict[str, Any]:
+    """The mock OMS takes its Event Stream from any integration api_key."""
+    return {"sub": "event-stream"}
+
+
+def receive_event(body: Doc) -> Doc:
+    """POST /oms/events: the Event Stream; cancelled store orders are re-routed."""
+    p = web.platform()
+    return reroute.handle_event(p, p.require_tenant(body["tenant"]), body)

@@ -20,6 +20,7 @@ RETURN = "return"
 REFUND = "refund"
 CONFIG = "config"
 INJECTION = "injection"
+OMS_REROUTE = "oms_reroute"  # the mock OMS's re-route of a cancelled order, by its id
 STOCK = "stock"  # stock on hand per (fulfillment location, product); id "<location>/<product>"
 
 # maps kind -> function giving the indexed columns of a document of that kind
@@ -35,6 +36,7 @@ _INDEX: dict[str, Callable[[Doc], dict[str, str | None]]] = {
     REFUND: lambda d: {"parent_id": d["order_id"], "sort_key": d["requested_at"]},
     CONFIG: lambda d: {},
     INJECTION: lambda d: {},
+    OMS_REROUTE: lambda d: {"external_id": d["new_external_id"]},
     STOCK: lambda d: {"parent_id": d["fulfillment_location_id"],
                       "external_id": d["product_id"], "sort_key": d["product_id"]},
 }

@@ -76,7 +76,8 @@ def inject_order(p: Platform, tenant: str, body: Doc) -> Doc:
         E.save(tx, tenant, E.INJECTION, {"id": external_id, "hash": digest,
                                          "order_id": order["id"], "response": response,
                                          "created_at": order["created_at"],
-                                         "status_at_injection": order["status"]})
+                                         "status_at_injection": order["status"],
+                                         "body": body})  # the OMS re-routes from it
         events.order_injected(p, tx, tenant, order)
         if order["status"] == "open":
             fulfillment.route_external(p, tx, tenant, order)
