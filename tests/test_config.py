@@ -121,8 +121,17 @@ def test_availability_webhook_timeout_bounds_are_inclusive(client, auth, timeout
     assert r.status_code == 200 and r.json()["timeout"] == timeout
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8082/oms/availabilities",
+                                 "http://localhost:9000/atp"])
+def test_availability_webhook_takes_http_on_this_machine(client, auth, url):
+    r = client.put(WEBHOOK, headers=auth, json={**GOOD_WEBHOOK, "url": url})
+    assert r.status_code == 200, r.text
+    assert client.get(WEBHOOK, headers=auth).json()["url"] == url
+
+
 @pytest.mark.parametrize("change,field", [
     ({"url": "http://oms.example.com/atp"}, "url"),
+    ({"url": "http://10.0.0.1/atp"}, "url"),
     ({"url": "not a url"}, "url"),
     ({"url": "https://"}, "url"),
     ({"url": "https://[oms"}, "url"),  # urlsplit raises on an unclosed bracket

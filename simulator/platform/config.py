@@ -96,6 +96,11 @@ def get_availability_webhook(store: Store, tenant: str) -> Doc:
     return data
 
 
+# NewStore requires https; the simulator also takes http to this machine, so the mock OMS and
+# an OMS under development can be configured through the API
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 def webhook_rules(body: Doc, default_timeout: int | None = None) -> tuple[str, str, int]:
     """url (https), api_key (long enough) and timeout (in range) of an OMS webhook, as
     NewStore documents them for the availability webhook; ValidationFailed names the field."""
@@ -106,8 +111,10 @@ def webhook_rules(body: Doc, default_timeout: int | None = None) -> tuple[str, s
         parts = urlsplit(url)
     except ValueError:  # e.g. an unclosed IPv6 bracket
         raise ValidationFailed(f"url is not a URL: {url!r}", field="url") from None
-    if parts.scheme != "https" or not parts.netloc:
-        raise ValidationFailed(f"url must be an https URL, got {url!r}", field="url")
+    local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    if (parts.scheme != "https" and not local) or not parts.netloc:
+        raise ValidationFailed(f"url must be an https URL (or http on this machine: "
+                               f"localhost, 127.0.0.1), got {url!r}", field="url")
     api_key = body.get("api_key")
     if not isinstance(api_key, str) or len(api_key) < WEBHOOK_API_KEY_MIN:
         raise ValidationFailed(
