@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from simulator import __version__
+from simulator.cli_run import add_run, run
 from simulator.settings import Settings, client_env, parse_api_clients
 
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_emit(sub)
     _add_clock(sub)
     _add_action(sub)
+    add_run(sub)
     return parser
 
 
@@ -112,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emit(args)
     if args.command == "action":
         return action(args)
+    if args.command == "run":
+        return run(args)
     return 2
 
 
