@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from simulator.scenario import matching
+from simulator.scenario import flows, matching
 from simulator.scenario.client import RUNNER_AGENT, Answer, SimClient, SimUnreachable
 from simulator.scenario.loader import EXPECTATION_KINDS, STEP_KINDS, Scenario
 from simulator.scenario.refs import RefError, interpolate
@@ -211,10 +211,13 @@ class ScenarioRun:
             self._request(req, f"setup config {n + 1}")
 
     def _mock_oms(self) -> None:
-        """The simulator's mock OMS answers ATP and order webhooks and re-routes."""
+        """The simulator's mock OMS answers ATP and re-routes. The ATP URL names the tenant
+        (?tenant=): NewStore's webhook calls carry none, and the mock would otherwise answer
+        from the default tenant's stock."""
         base = self.sim.url
         self._need(self.sim.platform("PUT", "/v0/config/availability/webhook", self.tenant,
-                                     json={"url": f"{base}/oms/availabilities",
+                                     json={"url": f"{base}/oms/availabilities?tenant="
+                                                  f"{self.tenant}",
                                            "api_key": MOCK_OMS_KEY,
                                            "external_identifier": "product_id",
                                            "timeout": 5}), None, "configuring the mock OMS")
@@ -231,15 +234,28 @@ class ScenarioRun:
     # -- steps ---------------------------------------------------------------------------
 
     def step(self, raw: dict[str, Any]) -> None:
-        """Do one step; its result is kept under its id."""
+        """Do one step (`repeat` times, with ${n}); its result is kept under its id."""
         step = {k: v for k, v in raw.items() if k not in ("label",)}
         sid = step.pop("id", None)
+        repeat = step.pop("repeat", None)
+        if repeat is None:
+            result = self._do(step)
+        else:
+            result = []
+            for n in range(1, repeat + 1):
+                self.values["n"] = n
+                result.append(self._do(step))
+            self.values.pop("n", None)
+        if sid:
+            self.values[sid] = result
+
+    def _do(self, step: dict[str, Any]) -> Any:
+        step = dict(step)
         status = step.pop("status", None)
         result: Any = None
         if "action" in step:
             body = self._i(step.get("with") or {})
-            answer = self.sim.control("POST", f"/actions/{step['action']}", self.tenant,
-                                      json=body)
+            answer = flows.call_action(self.sim, self.tenant, step["action"], body)
             result = self._need(answer, status, f"action {step['action']}")
         elif "request" in step:
             result = self._request(self._i(step["request"]), "request", status)
@@ -267,8 +283,7 @@ class ScenarioRun:
             result = self._redeliver(self._i(step["redeliver"]))
         elif "expect" in step:
             result = self.expect(step["expect"])
-        if sid:
-            self.values[sid] = result
+        return result
 
     def _request(self, req: dict[str, Any], what: str, status: Any = None) -> Any:
         answer = self.sim.api(req.get("api", "platform"), req["method"], req["path"],
@@ -398,8 +413,11 @@ class ScenarioRun:
             for record in records:
                 wrong = matching.check_all(record, match)
                 if wrong:
-                    return None, (f"ERP {kind} {record.get('id')} (external_id "
-                                  f"{record.get('external_id')}): " + "; ".join(wrong))
+                    why = (f"ERP {kind} {record.get('id')} (external_id "
+                           f"{record.get('external_id')}): " + "; ".join(wrong))
+                    if isinstance(count, int):  # records do not change: no use waiting
+                        raise Failed(why)
+                    return None, why
             return {"records": records, "record": records[0] if records else None}, ""
 
         return self._poll(check, within)

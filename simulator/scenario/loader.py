@@ -137,7 +137,7 @@ def _check_references(scenario: Scenario) -> None:
         sid = step.get("id")
         if sid is None:
             continue
-        if sid in seen or sid in ("env", "tenant", "sim", "target"):
+        if sid in seen or sid in ("env", "tenant", "sim", "target", "n"):
             raise ScenarioFileError(scenario.path, scenario.line_of("steps", n, "id"),
                                     f"steps[{n}].id", f"{sid!r} is used twice or reserved")
         seen.add(sid)

@@ -19,7 +19,10 @@ STYLE = {"passed": "green", "failed": "red", "error": "magenta"}
 
 def console(stream: TextIO | None = None) -> Console:
     """A console that degrades to plain text when not on a terminal."""
-    return Console(file=stream, highlight=False, soft_wrap=False)
+    plain = Console(file=stream, highlight=False, soft_wrap=True)
+    if not plain.is_terminal:  # CI logs: wide enough that reasons stay on one line
+        return Console(file=stream, highlight=False, soft_wrap=True, width=160)
+    return plain
 
 
 def progress_line(out: Console, total: int) -> Any:
@@ -32,7 +35,7 @@ def progress_line(out: Console, total: int) -> Any:
         out.print(f"[{done['n']}/{total}] [{STYLE[result.status]}]{mark}[/] {result.name} "
                   f"({result.seconds:.1f}s)" + (f" - {result.reason()}"
                                                 if result.status != "passed" else ""),
-                  markup=True, overflow="fold")
+                  markup=True, crop=False)
 
     return report
 
