@@ -351,3 +351,13 @@ def test_order_webhook_url_that_cannot_be_parsed_is_a_400(client, auth):
     r = client.put("/v0/config/sales_order/order_webhook", headers=auth,
                    json={"url": "https://[oops", "api_key": KEY})
     assert r.status_code == 400 and r.json()["field"] == "url"
+
+
+def test_order_webhook_paths_go_under_the_base_and_keep_its_query():
+    from simulator.oms.client import join
+    assert join("https://oms.example.com/api/", "/orders", {"consumer_email": "a@b.c"}) == \
+        "https://oms.example.com/api/orders?consumer_email=a%40b.c"
+    assert join("http://127.0.0.1:8082/oms?tenant=t1", "/orders/GD%2F1") == \
+        "http://127.0.0.1:8082/oms/orders/GD%2F1?tenant=t1"
+    assert join("https://oms.example.com/x?account=7", "/orders", {"consumer_token": "tk"}) == \
+        "https://oms.example.com/x/orders?account=7&consumer_token=tk"

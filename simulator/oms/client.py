@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
@@ -16,6 +17,15 @@ from simulator.core.journal import Entry, clip
 from simulator.oms.contract import OPERATIONS, check
 
 Doc = dict[str, Any]
+
+def join(base: str, path: str, query: dict[str, str] | None = None) -> str:
+    """`path` under the configured base URL, keeping the base's own query string (so that a
+    base such as `https://oms/x?account=7` gives `https://oms/x/orders?account=7&...`)."""
+    parts = urlsplit(base)
+    pairs = parse_qsl(parts.query, keep_blank_values=True) + list((query or {}).items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path,
+                       urlencode(pairs), parts.fragment))
+
 
 # fetch(method, url, headers, json_body_or_None, timeout) -> (status, text); raises
 # requests exceptions on transport errors

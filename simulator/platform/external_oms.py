@@ -5,7 +5,7 @@ newest first, cut by the platform). Guesses are in docs/behaviour.md ("External 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from simulator.core.errors import NotFound, SimError, ValidationFailed
 from simulator.core.store import Store, Tx
@@ -90,7 +90,7 @@ def sales_order(p: Platform, tenant: str, id: str, id_type: str = "internal",
         if hook is None:
             raise
     result = oms.call(p, tenant, "order_details", "GET",
-                      f"{hook['url']}/orders/{quote(id, safe='')}", hook["api_key"],
+                      oms.join(hook["url"], f"/orders/{quote(id, safe='')}"), hook["api_key"],
                       float(hook["timeout"]), fetch=fetch, label="the order details webhook")
     if not result.ok:
         raise _failed(result, f"order {id!r}")
@@ -121,7 +121,7 @@ def purchase_history(p: Platform, tenant: str, consumer_email: str | None,
     query = {"consumer_email": consumer_email} if consumer_email else \
         {"consumer_token": consumer_token}
     result = oms.call(p, tenant, "purchase_history", "GET",
-                      f"{hook['url']}/orders?{urlencode(query)}", hook["api_key"],
+                      oms.join(hook["url"], "/orders", query), hook["api_key"],
                       float(hook["timeout"]), fetch=fetch, label="the purchase history webhook")
     if not result.ok:
         raise _failed(result, "the purchase history")

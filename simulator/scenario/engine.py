@@ -17,6 +17,9 @@ from simulator.scenario.refs import RefError, interpolate
 DEFAULT_WITHIN = 15.0
 POLL = 0.1
 MOCK_OMS_KEY = "mock-oms-key-from-the-runner"
+# the mock OMS is part of the test bench, not under test: it gets ~15 s of retries, so a busy
+# machine cannot lose a re-route to the fast profile's 1.6 s
+MOCK_OMS_RETRIES = {"delays": [0.1, 0.25, 0.5, 1, 2, 4, 8], "jitter": 0}
 
 
 def seconds(value: Any, default: float = DEFAULT_WITHIN) -> float:
@@ -211,9 +214,10 @@ class ScenarioRun:
             self._request(req, f"setup config {n + 1}")
 
     def _mock_oms(self) -> None:
-        """The simulator's mock OMS answers ATP and re-routes. The ATP URL names the tenant
-        (?tenant=): NewStore's webhook calls carry none, and the mock would otherwise answer
-        from the default tenant's stock."""
+        """The simulator's mock OMS answers ATP, order details and purchase history, and
+        re-routes. Its URLs name the tenant (?tenant=, kept under the order webhook's base):
+        NewStore's webhook calls carry none, and the mock would answer from the default
+        tenant's world."""
         base = self.sim.url
         self._need(self.sim.platform("PUT", "/v0/config/availability/webhook", self.tenant,
                                      json={"url": f"{base}/oms/availabilities?tenant="
@@ -221,6 +225,10 @@ class ScenarioRun:
                                            "api_key": MOCK_OMS_KEY,
                                            "external_identifier": "product_id",
                                            "timeout": 5}), None, "configuring the mock OMS")
+        self._need(self.sim.platform("PUT", "/v0/config/sales_order/order_webhook", self.tenant,
+                                     json={"url": f"{base}/oms?tenant={self.tenant}",
+                                           "api_key": MOCK_OMS_KEY, "timeout": 5}),
+                   None, "configuring the mock OMS as the order webhook")
         self._need(self.sim.platform("POST", "/api/v1/org/integrations/eventstream",
                                      self.tenant, json={
                                          "id": "mock-oms", "callback_parameters": {
@@ -228,7 +236,7 @@ class ScenarioRun:
                                              "api_key": MOCK_OMS_KEY},
                                          "filter_conditions": {
                                              "event_filter": ["order.cancelled"]},
-                                         "simulator": {"retry_profile": "fast"}}),
+                                         "simulator": {"retry_profile": MOCK_OMS_RETRIES}}),
                    None, "registering the mock OMS on the Event Stream")
 
     # -- steps ---------------------------------------------------------------------------
