@@ -120,8 +120,14 @@ def run(args: argparse.Namespace, extra_env: dict[str, str]) -> dict[str, float]
         }
         for method, path, body, headers in cases.values():  # warm up every path
             measure(port, method, path, body, headers, 0.5, 1)
-        result = {name: measure(port, *case, args.seconds, args.clients)
-                  for name, case in cases.items()}
+        # interleaved in rounds (c a b c a b ...), so that load from other processes, which
+        # comes and goes, falls on every case alike rather than on whichever ran then
+        rounds = max(1, round(args.seconds))
+        rates: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(rounds):
+            for name, case in cases.items():
+                rates[name].append(measure(port, *case, args.seconds / rounds, args.clients))
+        result = {name: sum(r) / len(r) for name, r in rates.items()}
         result["rss"] = rss_mb(proc.pid)
         result["startup"] = startup
         return result

@@ -27,6 +27,7 @@ from simulator.platform.context import Platform
 from simulator.settings import Settings
 from simulator.web import (
     NEVER_FAULTED,
+    PLATFORM_SECURITY,
     VALIDATORS,
     FaultMiddleware,
     JournalMiddleware,
@@ -56,7 +57,7 @@ def _operation_ids(document: dict[str, Any]) -> set[str]:
 # every spec the app serves: the platform at /, the control plane at /_sim (optional control
 # token), the mock ERP at /erp (its own API key), the mock OMS at /oms (the webhook contract)
 APIS: list[tuple[str, str, dict[str, Any]]] = [
-    ("newstore.yaml", "simulator.platform.handlers", {}),
+    ("newstore.yaml", "simulator.platform.handlers", {"security_map": PLATFORM_SECURITY}),
     ("control.yaml", "simulator.control", {"security_map": CONTROL_SECURITY}),
     ("erp.yaml", "simulator.erp.handlers", {}),
     ("external-oms.yaml", "simulator.oms.handlers", {}),

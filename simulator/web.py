@@ -14,13 +14,18 @@ from connexion import request
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
 from connexion.http_facts import HTTP_STATUS_CODES
+from connexion.json_schema import Draft4RequestValidator
 from connexion.lifecycle import ConnexionRequest
+from connexion.security import BearerSecurityHandler
+from connexion.utils import inspect_function_arguments, is_null, is_nullable
 from connexion.validators import (
     VALIDATOR_MAP,
     FormDataValidator,
     JSONRequestBodyValidator,
     MultiPartFormDataValidator,
+    ParameterValidator,
 )
+from jsonschema import Draft4Validator, ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -147,8 +152,53 @@ def _spec_operation_id(resolved: str | None) -> str | None:
     return resolved
 
 
+# Connexion builds its validators for every request (a fresh jsonschema validator per
+# parameter and body, after a deep copy of the parameter); a spec's schemas never change, so
+# one validator per schema object is built once and reused (jsonschema validators are
+# immutable and thread-safe). Keyed by id() with the schema kept alive, so ids are not reused.
+# Bounded: every app (tests build many) brings its own copy of the specs.
+_VALIDATORS: dict[int, tuple[Any, Any]] = {}
+_VALIDATORS_KEPT = 4096
+
+
+def _cached_validator(schema: Any, cls: Any) -> Any:
+    """The validator of `cls` for a schema object of the spec, built on first use."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema and type(hit[1]) is cls:
+        return hit[1]
+    validator = cls(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    if len(_VALIDATORS) >= _VALIDATORS_KEPT:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
+
+
+class CachedParameterValidator(ParameterValidator):
+    """Connexion's parameter validator, with one jsonschema validator per spec parameter."""
+
+    def validate_parameter(self, parameter_type: str, value: Any, param: dict[str, Any],
+                           param_name: str | None = None) -> str | None:
+        """Connexion's validate_parameter with the same outcome and messages."""
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is not None:
+            try:
+                _cached_validator(param.get("schema", param), Draft4Validator).validate(value)
+            except ValidationError as exception:
+                return str(exception)
+            return None
+        if param.get("required"):
+            return f"Missing {parameter_type} parameter '{param['name']}'"
+        return None
+
+
 class JSONBodyValidator(JSONRequestBodyValidator):
-    """Connexion's JSON body validator, answering 400 for a body that is not UTF-8."""
+    """Connexion's JSON body validator, answering 400 for a body that is not UTF-8, with one
+    jsonschema validator per spec schema."""
+
+    @property
+    def _validator(self) -> Any:
+        return _cached_validator(self._schema, Draft4RequestValidator)
 
     async def _parse(self, stream: Any, scope: Scope) -> Any:
         chunks = [message async for message in stream]
@@ -168,6 +218,7 @@ class JSONBodyValidator(JSONRequestBodyValidator):
 # Connexion replaces the whole "body" entry, so every media type is listed again
 VALIDATORS: dict[str, Any] = {
     **VALIDATOR_MAP,
+    "parameter": CachedParameterValidator,
     "body": MediaTypeDict({
         "*/*json": JSONBodyValidator,
         "application/x-www-form-urlencoded": FormDataValidator,
@@ -192,6 +243,24 @@ def bearer_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
     principal: Principal = p.auth.verify(token, request.scope[TENANT_KEY])
     return {"sub": principal.client_id, "tenant": principal.tenant}
 
+
+class PlatformBearerHandler(BearerSecurityHandler):
+    """Connexion's bearer handler; which keywords the info function accepts is read once per
+    function, not from its signature on every request."""
+
+    _accepts: dict[tuple[Any, str], bool] = {}
+
+    @staticmethod
+    def _accepts_kwarg(func: Any, keyword: str) -> bool:
+        accepts = PlatformBearerHandler._accepts
+        key = (func, keyword)
+        if key not in accepts:
+            arguments, has_kwargs = inspect_function_arguments(func)
+            accepts[key] = has_kwargs or keyword in arguments
+        return accepts[key]
+
+
+PLATFORM_SECURITY = {"bearer": PlatformBearerHandler}  # the platform API's security_map
 
 PLATFORM_HANDLERS = "simulator.platform.handlers"  # the platform API's resolver prefix
 ERP_HANDLERS = "simulator.erp.handlers"  # the mock ERP's resolver prefix

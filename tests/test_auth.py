@@ -78,3 +78,25 @@ def test_missing_token_401_invalid_403_expired_403(client, platform, sample_orde
 
 def test_health_needs_no_auth(client):
     assert client.get("/health").json()["status"] == "ok"
+
+
+def test_cached_token_is_still_checked_for_expiry_tenant_and_signature(client, platform,
+                                                                       sample_order_id):
+    """A token whose signature was checked once is remembered, but never served stale: it
+    expires on time, stays foreign to other tenants, and a tampered copy is still 403."""
+    url = f"/v0/orders/{sample_order_id}"
+    token = get_token(client)
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get(url, headers=auth).status_code == 200
+    assert token in platform.auth._verified  # remembered after the first check
+    foreign = client.get(url, headers={**auth, "tenant": "acme"})
+    assert foreign.status_code == 403 and foreign.json()["error_code"] == "invalid_token"
+    header, body, signature = token.split(".")
+    tampered = client.get(url, headers={"Authorization": f"Bearer {header}.{body}x.{signature}"})
+    assert tampered.status_code == 403 and tampered.json()["error_code"] == "invalid_token"
+    platform.clock.advance(platform.settings.token_ttl + 1)
+    for _ in range(2):
+        expired = client.get(url, headers=auth)
+        assert expired.status_code == 403
+        assert expired.json()["error_code"] == "token_expired"
+    assert client.get(url).status_code == 401

@@ -464,3 +464,12 @@ def test_datetime_variables_are_checked(client, auth):
     body = gql(client, auth, "query($f: OrderFilter) { orders(filter: $f) { totalCount } }",
                {"f": {"placedAt": {"lessThan": "garbage"}}})
     assert body["data"] is None and "ISO 8601" in body["errors"][0]["message"]
+
+
+def test_cached_body_validator_keeps_rejecting(client, auth):
+    """The request body's validator is built once per schema: a body without a query is a
+    400 every time, between valid queries."""
+    for _ in range(2):
+        assert client.post(URL, json={"query": "{ __typename }"}, headers=auth).status_code == 200
+        bad = client.post(URL, json={"variables": {}}, headers=auth)
+        assert bad.status_code == 400, bad.text

@@ -196,3 +196,13 @@ def test_sample_payment_account(client, auth, platform, sample_order_id):
         returns = tx.query("dodici", E.RETURN, parent_id=sample_order_id)
     assert refund["correlation_id"] == returns[0]["id"]
     assert refund["refund_amount"] == refunded and refund["capture_amount"] == 0.0
+
+
+def test_cached_parameter_validators_keep_rejecting(client, auth, sample_order_id):
+    """Parameter validators are built once per spec parameter: valid and invalid values
+    alternate and each gets its own answer."""
+    for _ in range(2):
+        assert client.get(f"/v0/orders/{sample_order_id}?id_type=internal",
+                          headers=auth).status_code == 200
+        bad = client.get(f"/v0/orders/{sample_order_id}?id_type=uuid", headers=auth)
+        assert bad.status_code == 400 and "uuid" in bad.json()["detail"]
