@@ -66,7 +66,8 @@ def test_a_valid_file_loads_with_its_lines(tmp_path: Path) -> None:
     ("name: x\nsteps:\n  - id: a\n    wait: 1\n  - id: a\n    wait: 1\n", 5,
      "steps[1].id", "used twice"),
     ("name: x\nsteps:\n  - wait: [1\n", 4, "", "not valid YAML"),  # where PyYAML stops
-])
+], ids=["unknown-field", "two-kinds", "no-kind", "bad-duration", "no-steps", "no-name",
+        "bad-name", "bad-enum", "duplicate-id", "bad-yaml"])
 def test_an_invalid_file_names_file_line_and_field(tmp_path: Path, text: str, line: int,
                                                    field: str, words: str) -> None:
     path = write(tmp_path, text)
