@@ -32,6 +32,22 @@ def default_library() -> list[str]:
     return [str(bundled)] if bundled.is_dir() else [str(here)]
 
 
+def unreachable(url: str) -> str | None:
+    """Why nothing listens at the URL's host and port (None when something does)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=3):
+            return None
+    except OSError as e:
+        return e.strerror or e.__class__.__name__
+
+
 def add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     env = os.environ.get
     cmd = sub.add_parser(
@@ -148,6 +164,12 @@ def run(args: argparse.Namespace) -> int:
         if not sim.healthy():
             err.print(f"newstore-sim run: no simulator answers at {sim_url}", markup=False)
             return 2
+        if target_url and not args.reference:
+            problem = unreachable(target_url)
+            if problem:
+                err.print(f"newstore-sim run: cannot reach the integration at {target_url} "
+                          f"({problem}); is it running?", markup=False)
+                return 2
         target = Target(target_url, api_key, args.integration_id, not args.no_register)
         who = target_url or "the self-registered integration"
         out.print(f"running {len(scenarios)} scenario(s) against {who} on {sim_url}",

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from junitparser import JUnitXml
@@ -193,6 +194,13 @@ def test_cli_help_check_and_list() -> None:
     assert "cash-and-carry" in cli("--list").stdout
 
 
+def test_cli_refuses_a_target_nobody_listens_at(tmp_path: Path, sim: str) -> None:
+    r = cli(str(write(tmp_path, GOOD)), "--sim", sim, "--client-id", CLIENT[0],
+            "--client-secret", CLIENT[1], "--target", "http://127.0.0.1:9/events")
+    assert r.returncode == 2
+    assert "cannot reach the integration at http://127.0.0.1:9/events" in r.stderr
+
+
 def test_cli_invalid_file_and_missing_target_exit_2(tmp_path: Path) -> None:
     bad = write(tmp_path, "name: x\nsteps:\n  - wait: soon\n")
     r = cli(str(bad))
@@ -208,13 +216,15 @@ def sim() -> Iterator[str]:
         yield url
 
 
-def test_cli_runs_against_a_target_and_exits_1_on_failure(tmp_path: Path, sim: str) -> None:
+def test_cli_runs_against_a_target_and_exits_1_on_failure(tmp_path: Path, sim: str,
+                                                         httpserver: Any) -> None:
     """A scenario that cannot hold (an ERP record nobody writes) fails, with its reason."""
     text = GOOD.replace("name: tiny", "name: nobody-books") + (
         "  - erp_record: {type: cash_sales, where: {newstore_order_id: '${sale.order_id}'},"
         " within: 1s}\n")
     path = write(tmp_path, text)
-    sink = "http://127.0.0.1:9/unreachable"
+    httpserver.expect_request("/events").respond_with_data("ok")  # acknowledges, books nothing
+    sink = httpserver.url_for("/events")
     r = cli(str(path), "--sim", sim, "--client-id", CLIENT[0], "--client-secret", CLIENT[1],
             "--target", sink, "--json", str(tmp_path / "r.json"),
             "--junit", str(tmp_path / "r.xml"))
@@ -287,3 +297,19 @@ def test_the_engine_imports_nothing_of_the_simulators_internals() -> None:
 
 def test_processes_know_where_the_reference_integration_is() -> None:
     assert (processes.REFERENCE_DIR / "__main__.py").exists()
+
+
+def test_a_dead_delivery_fails_at_once(tmp_path: Path, sim: str, httpserver: Any) -> None:
+    """An event the integration rejected (4xx: a dead letter) will not be acknowledged later:
+    the expectation fails without waiting out its 30 s."""
+    text = GOOD.replace("name: tiny", "name: rejected") + (
+        "  - event_acknowledged: {event: order.opened, within: 30s}\n")
+    httpserver.expect_request("/events").respond_with_data("no", status=400)
+    r = cli(str(write(tmp_path, text)), "--sim", sim, "--client-id", CLIENT[0],
+            "--client-secret", CLIENT[1], "--target", httpserver.url_for("/events"),
+            "--json", str(tmp_path / "r.json"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    scenario = json.loads((tmp_path / "r.json").read_text())["scenarios"][0]
+    assert "order.opened was not acknowledged: 1 attempt(s), last answer 400, delivery dead" \
+        in scenario["reason"]
+    assert scenario["seconds"] < 15

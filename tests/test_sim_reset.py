@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from simulator.eventstream import outbox
@@ -116,3 +119,28 @@ def test_reset_of_an_unknown_tenant_without_auto_creation_is_404():
     with app.test_client() as c:
         _problem(c.post("/_sim/reset", json={"tenant": "nobody"}), 404)
         _problem(c.post("/_sim/seed", json={"seed": 3, "tenant": "nobody"}), 404)
+
+
+def _world_of(platform: Any, tenant: str) -> dict[str, Any]:
+    """What a tenant's generated world holds, without the tenant's name."""
+    with platform.store.read() as tx:
+        return {kind: sorted(json.dumps(d, sort_keys=True).replace(tenant, "T")
+                             for d in tx.query(tenant, kind, limit=100000))
+                for kind in ("product", "location", "stock", "customer", "order")}
+
+
+def test_a_world_key_gives_tenants_the_same_world_and_resets_keep_it(client, platform):
+    for name in ("keyed-a", "keyed-b"):
+        r = client.post("/_sim/seed", json={"seed": 3, "key": "scenario", "tenant": name})
+        assert r.status_code == 200, r.text
+    a, b = _world_of(platform, "keyed-a"), _world_of(platform, "keyed-b")
+    assert a == b and a["stock"] and a["order"]
+    client.post("/_sim/seed", json={"seed": 3, "tenant": "unkeyed"})
+    assert _world_of(platform, "unkeyed")["stock"] != a["stock"]  # the name is the key
+    client.post("/_sim/seed", json={"seed": 3, "key": "other", "tenant": "keyed-b"})
+    assert _world_of(platform, "keyed-b")["stock"] != a["stock"]
+    client.post("/_sim/seed", json={"seed": 3, "key": "scenario", "tenant": "keyed-b"})
+    r = client.post("/_sim/reset", json={"tenant": "keyed-b"})  # the key is kept
+    assert r.status_code == 200
+    assert _world_of(platform, "keyed-b") == a
+    assert client.post("/_sim/seed", json={"seed": 3, "key": ""}).status_code == 400

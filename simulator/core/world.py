@@ -75,11 +75,12 @@ class WorldBuilder:
         stores: int = 10,
         customers: int = 100,
         orders: int = 500,
+        key: str | None = None,
     ) -> None:
         self.tenant = tenant
-        self.rng = random.Random(tenant_seed(seed, tenant))
+        self.rng = random.Random(tenant_seed(seed, key or tenant))
         self.fake = Faker("en_US")
-        self.fake.seed_instance(tenant_seed(seed, tenant))
+        self.fake.seed_instance(tenant_seed(seed, key or tenant))
         self.sizes = {"products": products, "stores": stores, "customers": customers,
                       "orders": orders}
         self.world = World(tenant=tenant)

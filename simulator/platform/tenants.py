@@ -41,6 +41,7 @@ def ensure_tenant(store: Store, tenant: str, seed: int, size: WorldSize, clock: 
 
 # per-tenant meta key holding the seed its world was generated from (set by POST /_sim/seed)
 _SEED_KEY = "tenant_seed:"
+_KEY_KEY = "tenant_world_key:"  # and the key its draws were keyed on ("" for its name)
 # tables with a tenant column that a reset keeps (every other one is emptied for the tenant:
 # entities of all kinds, outbox, deliveries, attempts, timers, journal, and tables added later)
 KEEP_TABLES = frozenset({"tenants", "api_clients", "meta"})
@@ -61,14 +62,20 @@ def tenant_tables(tx: Tx) -> list[str]:
             and any(c[1] == "tenant" for c in tx.conn.execute(f"PRAGMA table_info({n})"))]
 
 
+def world_key(tx: Tx, tenant: str) -> str | None:
+    """The key a tenant's world was drawn with (POST /_sim/seed `key`), None for its name."""
+    return tx.meta(_KEY_KEY + tenant)
+
+
 def reset_tenant(store: Store, tenant: str, seed: int, sizes: WorldSize,
-                 clock: Clock) -> dict[str, int]:
-    """Delete everything a tenant holds and regenerate its world from `seed`, in one
-    transaction; answers how many documents of each kind the new world has."""
+                 clock: Clock, key: str | None = None) -> dict[str, int]:
+    """Delete everything a tenant holds and regenerate its world from `seed` (drawn with
+    `key`, default the tenant's name), in one transaction; answers how many documents of
+    each kind the new world has."""
     if seed < 0:
         raise ValidationFailed("seed must be 0 or more", field="seed")
     world = WorldBuilder(tenant, seed, products=sizes.products, stores=sizes.stores,
-                         customers=sizes.customers, orders=sizes.orders).build()
+                         customers=sizes.customers, orders=sizes.orders, key=key).build()
     with store.tx() as tx:
         for table in tenant_tables(tx):
             tx.conn.execute(f"DELETE FROM {table} WHERE tenant=?", (tenant,))  # noqa: S608
@@ -76,6 +83,7 @@ def reset_tenant(store: Store, tenant: str, seed: int, sizes: WorldSize,
         tx.conn.execute("INSERT OR REPLACE INTO tenants (name, seed, created_at) VALUES (?, ?, ?)",
                         (tenant, tenant_seed(seed, tenant), iso(clock.now())))
         tx.set_meta(_SEED_KEY + tenant, str(seed))
+        tx.set_meta(_KEY_KEY + tenant, key or "")
         write_world(tx, world)
     return {"products": len(world.products), "locations": len(world.locations),
             "customers": len(world.customers), "orders": len(world.orders),

@@ -17,6 +17,7 @@ from simulator.scenario.refs import RefError, interpolate
 DEFAULT_WITHIN = 15.0
 POLL = 0.1
 MOCK_OMS_KEY = "mock-oms-key-from-the-runner"
+WORLD_KEY = "scenario"  # every scenario tenant's world is drawn from its seed and this
 # the mock OMS is part of the test bench, not under test: it gets ~15 s of retries, so a busy
 # machine cannot lose a re-route to the fast profile's 1.6 s
 MOCK_OMS_RETRIES = {"delays": [0.1, 0.25, 0.5, 1, 2, 4, 8], "jitter": 0}
@@ -185,8 +186,10 @@ class ScenarioRun:
         """A fresh world for the tenant, then the integration, PSP and configuration."""
         doc = self.scenario.doc
         setup = self._i(doc.get("setup") or {})
+        # keyed on WORLD_KEY, not the tenant's (per-run) name: the same world every run
         self._need(self.sim.control("POST", "/seed", self.tenant,
-                                    json={"seed": doc.get("seed", 1), "tenant": self.tenant}),
+                                    json={"seed": doc.get("seed", 1), "key": WORLD_KEY,
+                                          "tenant": self.tenant}),
                    None, "resetting the tenant")
         integration = setup.get("integration") or {}
         if self.target.register and integration.get("register", True):
@@ -365,10 +368,13 @@ class ScenarioRun:
             done = [d for d in found if d["status"] == "delivered"]
             if not done:
                 d = found[0]
-                return None, (f"{event} was not acknowledged within {within:g}s: "
-                              f"{d['attempts']} attempt(s), last answer "
-                              f"{d.get('last_status_code') or d.get('last_error') or 'none'},"
-                              f" delivery {d['status']}")
+                why = (f"{event} was not acknowledged within {within:g}s: "
+                       f"{d['attempts']} attempt(s), last answer "
+                       f"{d.get('last_status_code') or d.get('last_error') or 'none'},"
+                       f" delivery {d['status']}")
+                if all(x["status"] == "dead" for x in found):  # retries are over
+                    raise Failed(why.replace(f" within {within:g}s", ""))
+                return None, why
             d = done[0]
             if want_attempts is not None:
                 ok, text = _count_ok(d["attempts"], want_attempts)

@@ -154,6 +154,7 @@ def newstore_tenant(newstore_sim: SimClient, request: pytest.FixtureRequest) -> 
     session = request.config.stash[_KEY]
     name = f"{session.run_id}-{request.node.name}"
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:63]
-    answer = newstore_sim.control("POST", "/seed", safe, json={"seed": 1, "tenant": safe})
+    answer = newstore_sim.control("POST", "/seed", safe, json={"seed": 1, "key": "scenario",
+                                                                   "tenant": safe})
     assert answer.ok(), answer.describe()
     return safe
