@@ -264,7 +264,7 @@ def test_pytest_plugin_runs_scenario_files(tmp_path: Path, sim: str) -> None:
     r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                         "--rootdir", str(tmp_path), "--newstore-sim-scenarios", str(tmp_path),
                         "--newstore-sim-url", sim, "--newstore-sim-target",
-                        "http://127.0.0.1:9/x", str(tmp_path)], cwd=tmp_path, env=env,
+                        "http://127.0.0.1:9/x"], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "1 failed, 1 passed" in r.stdout

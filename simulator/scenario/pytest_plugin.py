@@ -80,6 +80,9 @@ _KEY = pytest.StashKey[_Session]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_KEY] = _Session(config)
+    for path in config.getoption("--newstore-sim-scenarios"):
+        if path not in config.args:  # collected without being named again as an argument
+            config.args.append(path)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
