@@ -98,3 +98,11 @@ def register_sink(url: str, headers: dict[str, str], callback_url: str,
                       json={"id": integration_id, "callback_parameters": {
                           "callback_url": callback_url, "api_key": api_key}}, timeout=10)
     assert r.status_code in (200, 201), r.text
+
+
+def fixed_world(url: str, tenant: str, seed: int = 1) -> None:
+    """Give a test tenant the same world whatever its (counter-made) name, so that which
+    tenant a test gets, which depends on how tests are spread over workers, cannot matter."""
+    r = requests.post(f"{url}/_sim/seed", json={"seed": seed, "key": "tests", "tenant": tenant},
+                      timeout=30)
+    assert r.status_code == 200, r.text

@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 
 from simulator.eventstream.dispatcher import IDEMPOTENCY_HEADER
 from tests.conftest import make_settings
-from tests.server import running_server, server_token, wait_for
+from tests.server import fixed_world, running_server, server_token, wait_for
 
 _tenants = itertools.count(1)
 
@@ -38,6 +38,7 @@ class Tenant:
     def __init__(self, url: str) -> None:
         self.url = url
         self.name = f"delivery{next(_tenants)}"
+        fixed_world(url, self.name)
         self.headers = {"tenant": self.name,
                         "Authorization": f"Bearer {server_token(url, self.name)}"}
 

@@ -21,7 +21,7 @@ from simulator.app import create_app
 from simulator.eventstream import schemas
 from simulator.platform import config
 from tests.conftest import make_settings
-from tests.server import _wait_until_ready, register_sink, server_token, wait_for
+from tests.server import _wait_until_ready, fixed_world, register_sink, server_token, wait_for
 
 _tenants = itertools.count(1)
 AUTHORIZED, CAPTURED = "payment_account.amount_authorized", "payment_account.amount_captured"
@@ -54,6 +54,7 @@ class Tenant:
     def __init__(self, sim: tuple[str, Any], sink: HTTPServer) -> None:
         self.url, self.app = sim
         self.name = f"checkout{next(_tenants)}"
+        fixed_world(self.url, self.name)
         self.headers = {"tenant": self.name,
                         "Authorization": f"Bearer {server_token(self.url, self.name)}"}
         self.sink = sink

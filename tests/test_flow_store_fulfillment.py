@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from simulator.eventstream import schemas
 from simulator.eventstream.dispatcher import IDEMPOTENCY_HEADER
 from tests.conftest import make_settings
-from tests.server import register_sink, running_server, server_token, wait_for
+from tests.server import fixed_world, register_sink, running_server, server_token, wait_for
 from tests.test_injection import body, item, shipment
 
 P1, P2 = "1000061", "1000068"
@@ -47,6 +47,7 @@ class Tenant:
     def __init__(self, url: str, httpserver: HTTPServer) -> None:
         self.url = url
         self.name = f"storeflow{next(_tenants)}"
+        fixed_world(url, self.name)
         self.headers = {"tenant": self.name,
                         "Authorization": f"Bearer {server_token(url, self.name)}"}
         self.sink = httpserver

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import requests
 
+from simulator.scenario import processes
 from tests.conftest import CLIENT, make_settings
-from tests.server import running_server, server_token, wait_for
+from tests.server import fixed_world, running_server, server_token, wait_for
 from tests.test_injection import body as injection_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,12 +63,7 @@ def integration(sim: str, tmp: Path, *extra: str) -> Iterator[str]:
         assert requests.get(f"{url}/health", timeout=5).json() == {"status": "ok"}
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc)
         stderr.close()
 
 
@@ -84,6 +80,7 @@ class Tenant:
     def __init__(self, sim: str, ri_url: str, register: bool = True) -> None:
         self.sim, self.ri = sim, ri_url
         self.name = f"ri{next(_tenants)}"
+        fixed_world(sim, self.name)
         self.headers = {"tenant": self.name,
                         "Authorization": f"Bearer {server_token(sim, self.name)}"}
         if register:
@@ -240,7 +237,8 @@ def test_order_opened_writes_a_cash_sale_or_sales_order(sim: str, ri: str, kind:
 
 def test_return_writes_a_cash_refund(sim: str, ri: str):
     t = Tenant(sim, ri)
-    order_id = t.act("place-order", kind="cash_and_carry")["order_id"]
+    two = [{"product_id": "1000061"}, {"product_id": "1000068"}]  # the default cart may be 1
+    order_id = t.act("place-order", kind="cash_and_carry", items=two)["order_id"]
     order = t.order(order_id)
     first, second = order["items"]["nodes"][:2]
     done = t.act("return", order_id=order_id, items=[{"item_id": first["id"]},
@@ -362,15 +360,21 @@ def test_duplicate_deliveries_write_no_second_record(sim: str, ri: str):
     assert stats["sales_orders"] == {"created": 1, "duplicates_rejected": 0}
 
 
+def _sold_then_returned_under_psp_delay(t: Tenant) -> dict[str, Any]:
+    """A cash & carry sale in the ERP, then its first item returned while the PSP holds the
+    refund for 600 s; call it with the clock stopped (manual_clock)."""
+    order_id = t.act("place-order", kind="cash_and_carry")["order_id"]
+    item = t.order(order_id)["items"]["nodes"][0]
+    t.wait_record("cash_sales", newstore_order_id=order_id)
+    t.control("PUT", "/psp", credit_card={"refund_delay_s": 600})
+    return t.act("return", order_id=order_id, items=[{"item_id": item["id"]}])
+
+
 def test_parked_event_is_given_up_after_max_age(sim: str, tmp_path: Path):
     with integration(sim, tmp_path, "--park-max-age", "0.6") as url:
         t = Tenant(sim, url)
-        order_id = t.act("place-order", kind="cash_and_carry")["order_id"]
-        item = t.order(order_id)["items"]["nodes"][0]
-        t.wait_record("cash_sales", newstore_order_id=order_id)
-        t.control("PUT", "/psp", credit_card={"refund_delay_s": 600})
         with manual_clock(t):
-            done = t.act("return", order_id=order_id, items=[{"item_id": item["id"]}])
+            done = _sold_then_returned_under_psp_delay(t)
             [failed] = wait_for(lambda: status(url)["failed"], what="a failed parked event")
         assert failed["name"] == "return.processed" and failed["tenant"] == t.name
         assert done["return_id"] in failed["key"]
@@ -410,12 +414,8 @@ def test_flaw_not_idempotent_writes_a_second_record_on_redelivery(sim: str, tmp_
 def test_flaw_ignore_missing_payment_writes_at_once_without_payments(sim: str, tmp_path: Path):
     with integration(sim, tmp_path, "--flaw", "ignore-missing-payment") as url:
         t = Tenant(sim, url)
-        order_id = t.act("place-order", kind="cash_and_carry")["order_id"]
-        item = t.order(order_id)["items"]["nodes"][0]
-        t.wait_record("cash_sales", newstore_order_id=order_id)
-        t.control("PUT", "/psp", credit_card={"refund_delay_s": 600})
         with manual_clock(t):
-            done = t.act("return", order_id=order_id, items=[{"item_id": item["id"]}])
+            done = _sold_then_returned_under_psp_delay(t)
             [record] = t.wait_record("cash_refunds", newstore_return_id=done["return_id"])
             assert record["payments"] == []
             assert status(url)["parked"] == 0 and status(url)["parked_queue_size"] == 0

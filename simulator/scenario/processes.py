@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -37,7 +38,8 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Terminate a child process, killing it if it does not exit within 10 s."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -79,7 +81,7 @@ def simulator(clock_scale: float = 60.0, workdir: Path | None = None) -> Iterato
                 time.sleep(0.1)
             yield url
         finally:
-            _stop(proc)
+            stop(proc)
 
 
 @contextmanager
@@ -109,4 +111,4 @@ def reference_integration(sim_url: str, *, client: tuple[str, str] = RUNNER_CLIE
                                   f"{_tail(log)}")
             yield line[len(READY_LINE):] + "/events"
         finally:
-            _stop(proc)
+            stop(proc)
