@@ -138,6 +138,11 @@ def run(args: argparse.Namespace) -> int:
         err.print("newstore-sim run: say what to test: --target URL, or --reference",
                   markup=False)
         return 2
+    if args.sim and not (args.client_id and args.client_secret):
+        err.print("newstore-sim run: --sim needs that simulator's API client: --client-id and "
+                  "--client-secret (or NEWSTORE_SIM_CLIENT_ID / NEWSTORE_SIM_CLIENT_SECRET); "
+                  "without --sim the runner starts its own simulator", markup=False)
+        return 2
     with ExitStack() as stack:
         try:
             sim_url = args.sim

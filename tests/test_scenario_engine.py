@@ -194,6 +194,15 @@ def test_cli_help_check_and_list() -> None:
     assert "cash-and-carry" in cli("--list").stdout
 
 
+def test_cli_needs_the_api_client_of_a_given_simulator(tmp_path: Path, sim: str) -> None:
+    env_free = {k: v for k, v in os.environ.items() if not k.startswith("NEWSTORE_SIM_")}
+    r = subprocess.run([sys.executable, "-m", "simulator", "run", str(write(tmp_path, GOOD)),
+                        "--sim", sim, "--reference"], cwd=ROOT, env=env_free,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "--sim needs that simulator's API client" in r.stderr
+
+
 def test_cli_refuses_a_target_nobody_listens_at(tmp_path: Path, sim: str) -> None:
     r = cli(str(write(tmp_path, GOOD)), "--sim", sim, "--client-id", CLIENT[0],
             "--client-secret", CLIENT[1], "--target", "http://127.0.0.1:9/events")
