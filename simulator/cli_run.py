@@ -105,7 +105,6 @@ def add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     """Load, start what is needed, run, report; the exit status is the verdict."""
     from simulator.scenario import processes, reports
-    from simulator.scenario.client import SimClient
     from simulator.scenario.engine import Target
     from simulator.scenario.loader import ScenarioFileError, load_paths
     from simulator.scenario.runner import run_all
@@ -144,28 +143,22 @@ def run(args: argparse.Namespace) -> int:
                   "without --sim the runner starts its own simulator", markup=False)
         return 2
     with ExitStack() as stack:
+        if not args.sim:
+            out.print(f"starting a simulator (clock x{args.clock_scale:g}) ...", markup=False)
         try:
-            sim_url = args.sim
-            client = (args.client_id, args.client_secret)
-            if not sim_url:
-                out.print(f"starting a simulator (clock x{args.clock_scale:g}) ...",
-                          markup=False)
-                sim_url = stack.enter_context(processes.simulator(args.clock_scale))
-                client = processes.RUNNER_CLIENT
-            target_url, api_key = args.target, args.api_key
-            if args.reference:
-                api_key = api_key or "reference-key"
-                target_url = stack.enter_context(processes.reference_integration(
-                    sim_url, client=(client[0] or "", client[1] or ""), api_key=api_key,
-                    flaws=tuple(args.flaw)))
-                out.print(f"reference integration at {target_url}"
-                          + (f" (flaws: {', '.join(args.flaw)})" if args.flaw else ""),
-                          markup=False)
+            sim, target_url, api_key = processes.start_bench(
+                stack, sim_url=args.sim, client=(args.client_id, args.client_secret),
+                control_token=args.control_token, target_url=args.target,
+                api_key=args.api_key, reference=args.reference, flaws=tuple(args.flaw),
+                clock_scale=args.clock_scale)
         except processes.StartFailed as e:
             err.print(f"newstore-sim run: {e}", markup=False)
             return 2
-        sim = SimClient(sim_url, client_id=client[0], client_secret=client[1],
-                        control_token=args.control_token)
+        if args.reference:
+            out.print(f"reference integration at {target_url}"
+                      + (f" (flaws: {', '.join(args.flaw)})" if args.flaw else ""),
+                      markup=False)
+        sim_url = sim.url
         if not sim.healthy():
             err.print(f"newstore-sim run: no simulator answers at {sim_url}", markup=False)
             return 2

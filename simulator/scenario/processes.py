@@ -10,11 +10,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from simulator.scenario.client import SimClient
 
 RUNNER_CLIENT = ("scenario-runner", "scenario-runner-secret")
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "examples" / "reference_integration"
@@ -112,3 +114,21 @@ def reference_integration(sim_url: str, *, client: tuple[str, str] = RUNNER_CLIE
             yield line[len(READY_LINE):] + "/events"
         finally:
             stop(proc)
+
+
+def start_bench(stack: ExitStack, *, sim_url: str | None, client: tuple[str | None, str | None],
+                control_token: str | None, target_url: str | None, api_key: str | None,
+                reference: bool = False, flaws: tuple[str, ...] = (),
+                clock_scale: float = 60.0) -> tuple[SimClient, str | None, str | None]:
+    """What a run needs, started on `stack` where not given: a simulator (when no URL) and the
+    reference integration (when asked); answers the client, the target URL and its api_key."""
+    if not sim_url:
+        sim_url = stack.enter_context(simulator(clock_scale))
+        client = RUNNER_CLIENT
+    if reference:
+        api_key = api_key or "reference-key"
+        target_url = stack.enter_context(reference_integration(
+            sim_url, client=(client[0] or "", client[1] or ""), api_key=api_key, flaws=flaws))
+    sim = SimClient(sim_url, client_id=client[0], client_secret=client[1],
+                    control_token=control_token)
+    return sim, target_url, api_key

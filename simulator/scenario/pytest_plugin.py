@@ -56,19 +56,13 @@ class _Session:
     def start(self) -> tuple[SimClient, Target]:
         if self.sim is None:
             opt = self.config.getoption
-            url = opt("--newstore-sim-url")
-            client = (os.environ.get("NEWSTORE_SIM_CLIENT_ID"),
-                      os.environ.get("NEWSTORE_SIM_CLIENT_SECRET"))
-            if not url:
-                url = self.stack.enter_context(processes.simulator())
-                client = processes.RUNNER_CLIENT
-            target_url, key = opt("--newstore-sim-target"), opt("--newstore-sim-api-key")
-            if opt("--newstore-sim-reference"):
-                key = key or "reference-key"
-                target_url = self.stack.enter_context(processes.reference_integration(
-                    url, client=(client[0] or "", client[1] or ""), api_key=key))
-            self.sim = SimClient(url, client_id=client[0], client_secret=client[1],
-                                 control_token=os.environ.get("SIM_CONTROL_TOKEN"))
+            self.sim, target_url, key = processes.start_bench(
+                self.stack, sim_url=opt("--newstore-sim-url"),
+                client=(os.environ.get("NEWSTORE_SIM_CLIENT_ID"),
+                        os.environ.get("NEWSTORE_SIM_CLIENT_SECRET")),
+                control_token=os.environ.get("SIM_CONTROL_TOKEN"),
+                target_url=opt("--newstore-sim-target"), api_key=opt("--newstore-sim-api-key"),
+                reference=opt("--newstore-sim-reference"))
             self.target = Target(target_url, key)
             self.scale = clock_scale_of(self.sim)
         assert self.target is not None
