@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
-from connexion import request
+from connexion.context import scope as current_scope
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
 from connexion.http_facts import HTTP_STATUS_CODES
@@ -227,14 +227,26 @@ VALIDATORS: dict[str, Any] = {
 }
 
 
+# Handlers read the ASGI scope itself: every attribute of `connexion.request` builds a new
+# request object (and its headers) from the scope, several times per call otherwise
+
+
 def platform() -> Platform:
     """The platform serving the current request."""
-    return request.scope[SCOPE_KEY]
+    return current_scope[SCOPE_KEY]
 
 
 def tenant() -> str:
     """The current request's tenant, created on first use."""
-    return platform().require_tenant(request.scope[TENANT_KEY])
+    scope = current_scope._get_current_object()  # type: ignore[attr-defined]
+    return scope[SCOPE_KEY].require_tenant(scope[TENANT_KEY])
+
+
+def header(name: str) -> str | None:
+    """A header of the current request (lower-case name), repeated values joined by ', '."""
+    key = name.encode("latin-1")
+    values = [v.decode("latin-1") for k, v in current_scope["headers"] if k.lower() == key]
+    return ", ".join(values) if values else None
 
 
 def bearer_info(token: str, request: ConnexionRequest) -> dict[str, Any]:

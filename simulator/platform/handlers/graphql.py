@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connexion import request
 from flask import Response
 
 from simulator.graphql import service_for, wants_timezone
-from simulator.web import platform, tenant
+from simulator.web import header, platform, tenant
 
 
 def query(body: dict[str, Any]) -> Response:
@@ -18,7 +17,7 @@ def query(body: dict[str, Any]) -> Response:
     service = service_for(p.settings.openapi_dir / "newstore.graphql")
     result = service.execute(
         p.store, tenant(), body["query"], body.get("variables"), body.get("operationName"),
-        force_timezone=wants_timezone(request.headers.get("force-render-timezone")),
+        force_timezone=wants_timezone(header("force-render-timezone")),
         cache_responses=p.settings.graphql_response_cache)
     # serialized here so that fields keep the order of the query (GraphQL spec, 7.2.2)
     return Response(json.dumps(result, separators=(",", ":")), status=200,

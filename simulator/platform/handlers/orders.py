@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion import request
-
 from simulator.platform import external_oms, injection, orders
-from simulator.web import platform, tenant
+from simulator.web import header, platform, tenant
 
 
 def fulfill_order(body: dict[str, Any]) -> dict[str, Any]:
@@ -19,7 +17,7 @@ def get_order(id: str, id_type: str = "internal") -> dict[str, Any]:
     """GET /v0/orders/{id}: version 2 of the media type renders placed_at with a Z; an
     unknown external id is asked of the external OMS when its order webhook is configured."""
     return external_oms.sales_order(platform(), tenant(), id, id_type,
-                                    accept=request.headers.get("accept"))
+                                    accept=header("accept"))
 
 
 def get_customer_order(id: str) -> dict[str, Any]:
