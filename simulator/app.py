@@ -10,11 +10,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import flask
 import yaml
 from connexion import FlaskApp
 from connexion.exceptions import ProblemException
-from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
@@ -29,6 +27,7 @@ from simulator.web import (
     NEVER_FAULTED,
     PLATFORM_SECURITY,
     VALIDATORS,
+    FastJsonifier,
     FaultMiddleware,
     JournalMiddleware,
     PlatformMiddleware,
@@ -68,8 +67,6 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     """Build the simulator's ASGI app over a started platform."""
     settings = settings or Settings.from_env()
     platform = platform or Platform.start(settings)
-    # Compact JSON, as NewStore sends it: Connexion's default indent=2 forces the pure-Python
-    # encoder, which cost more than the rest of an order read
 
     @asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
@@ -85,8 +82,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             platform.journal.stop()
             platform.dispatcher.stop()
 
+    # compact JSON, as NewStore sends it (Connexion's default indent=2 forces the pure-Python
+    # encoder, which cost more than the rest of an order read), written by orjson
     app = FlaskApp(__name__, specification_dir=str(settings.openapi_dir),
-                   jsonifier=Jsonifier(flask.json), lifespan=lifespan)
+                   jsonifier=FastJsonifier(), lifespan=lifespan)
     for spec_file, handlers, extra in APIS:
         app.add_api(
             spec(settings.openapi_dir / spec_file),

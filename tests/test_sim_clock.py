@@ -4,6 +4,7 @@ the `newstore-sim clock` command, and an advance waking the Event Stream dispatc
 from __future__ import annotations
 
 import json
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ import pytest
 import requests
 
 from simulator import cli
-from simulator.core.clock import parse_iso
+from simulator.core.clock import Clock, iso, parse_iso
 from simulator.settings import Settings
 from tests.conftest import make_settings
 from tests.server import running_server, server_token
@@ -202,3 +203,19 @@ def test_advance_wakes_the_dispatcher_for_a_retry_in_simulated_time(live, httpse
         time.sleep(0.01)
     assert sent() == 2
     assert time.monotonic() - advanced < 1.0  # woken by the advance, not by polling
+
+
+def test_advance_to_lands_exactly_on_the_moment_whatever_the_microseconds():
+    # moving by a difference of floats fell a microsecond short for about 3% of start times,
+    # and the clock then showed the millisecond before the one asked for
+    draw = random.Random(1)
+    clock = Clock()
+    clock.set_mode("manual")
+    for _ in range(2000):
+        start = datetime.fromtimestamp(clock.timestamp() + draw.random() * 1e5, UTC)
+        clock.advance_to(start)
+        target = parse_iso(iso(clock.now())) + timedelta(days=2)  # as a client sees it
+        assert clock.advance_to(target) == target
+        assert iso(clock.now()) == iso(target)
+    with pytest.raises(ValueError):
+        clock.advance_to(target - timedelta(seconds=1))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from decimal import Decimal
 
 import pytest
 
+from simulator.core import codec
 from simulator.core.store import SCHEMA_VERSION, Store, StoreError
 
 
@@ -74,3 +76,43 @@ def test_file_reads_see_committed_state_only_and_their_own_open_write(tmp_path):
 def _read(store: Store) -> object:
     with store.read() as tx:
         return tx.get("t", "k", "1")
+
+
+@pytest.mark.parametrize("value", [
+    {"big": 2 ** 70, "negative": -(2 ** 64), "list": [123456789012345678901234567890]},
+    {"max_u64": 2 ** 64 - 1, "min_i64": -(2 ** 63), "text": "é ✓ \u2028", "f": 85.32},
+    {"nested": {"deep": [{"x": 10 ** 25}]}, "float": 1e-05, "none": None, "b": True},
+])
+def test_documents_come_back_exactly_as_stored(value):
+    store = Store()
+    with store.tx() as tx:
+        tx.put("t", "k", "1", value)
+    with store.read() as tx:
+        back = tx.get("t", "k", "1")
+    assert back == value
+    assert {k: type(v) for k, v in back.items()} == {k: type(v) for k, v in value.items()}
+
+
+def test_answers_keep_big_integers_and_the_handlers_key_order():
+    assert codec.dumps({"b": 1, "a": 2 ** 70}) == b'{"b":1,"a":1180591620717411303424}'
+    assert codec.dumps({"z": "é", "a": Decimal("1.5")}) == '{"z":"é","a":1.5}'.encode()
+    with pytest.raises(TypeError):
+        codec.dumps({"x": object()})
+    assert codec.load_doc(codec.dump_doc({"b": 1, "a": 2})) == {"a": 2, "b": 1}
+    assert codec.dump_doc({"b": 1, "a": 2}) == '{"a":2,"b":1}'  # stored sorted, as before
+
+
+def test_upgrade_marks_stored_documents_that_may_hold_big_integers(tmp_path):
+    path = tmp_path / "old.db"
+    Store(str(path))._conn.close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION - 1}")
+    for id, doc in (("1", '{"n":123456789012345678901234567890}'), ("2", '{"n":12}')):
+        conn.execute("INSERT INTO entities (tenant, kind, id, doc) VALUES ('t', 'k', ?, ?)",
+                     (id, doc))
+    conn.commit()
+    conn.close()
+    store = Store(str(path))
+    with store.read() as tx:
+        assert tx.get("t", "k", "1") == {"n": 123456789012345678901234567890}
+        assert tx.get("t", "k", "2") == {"n": 12}

@@ -8,12 +8,13 @@ every read sees one committed snapshot.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from simulator.core import codec
 
 # Each entry moves the schema one version up; never edit a released entry, append a new one.
 MIGRATIONS: list[str] = [
@@ -70,15 +71,16 @@ MIGRATIONS: list[str] = [
     CREATE INDEX journal_tenant ON journal (tenant, seq);
     CREATE INDEX journal_system ON journal (system, seq);
     """,
+    # documents that may hold an integer beyond 64 bits are marked for the json module
+    # (simulator.core.codec); 19 digits in a row, in a number or in a string, are enough
+    f"""
+    UPDATE entities SET doc = ' ' || doc WHERE doc GLOB '*{'[0-9]' * 19}*'
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = ("external_id", "parent_id", "email", "sort_key")
-
-
-def _dumps(doc: Any) -> str:
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
 
 class StoreError(RuntimeError):
@@ -106,7 +108,7 @@ class Tx:
         row = self.conn.execute(
             "SELECT doc FROM entities WHERE tenant=? AND kind=? AND id=?", (tenant, kind, id)
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return codec.load_doc(row[0]) if row else None
 
     def query(
         self,
@@ -129,7 +131,7 @@ class Tx:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [json.loads(r[0]) for r in self.conn.execute(sql, args)]
+        return [codec.load_doc(r[0]) for r in self.conn.execute(sql, args)]
 
     def count(self, tenant: str, kind: str) -> int:
         """How many documents of a kind a tenant holds."""
@@ -154,7 +156,7 @@ class Tx:
             "INSERT OR REPLACE INTO entities"
             " (tenant, kind, id, external_id, parent_id, email, sort_key, doc)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (tenant, kind, id, external_id, parent_id, email, sort_key, _dumps(doc)),
+            (tenant, kind, id, external_id, parent_id, email, sort_key, codec.dump_doc(doc)),
         )
 
     def delete(self, tenant: str, kind: str, id: str) -> bool:

@@ -17,7 +17,7 @@ from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from simulator import __version__
-from simulator.core import journal
+from simulator.core import codec, journal
 from simulator.core.clock import Clock
 from simulator.core.loop import BackgroundLoop, due_now, real_wait
 from simulator.core.store import Store, Tx
@@ -248,7 +248,7 @@ class Dispatcher(BackgroundLoop):
                 "SELECT tenant, doc FROM entities WHERE kind=?", (outbox.INTEGRATION,)).fetchall()
             ending = []
             for tenant, raw in rows:
-                doc = json.loads(raw)
+                doc = codec.load_doc(raw)
                 if (doc.get("integration_type") == "temporary" and doc.get("status") == "running"
                         and doc.get("ends_at") and doc["ends_at"] <= stamp
                         and deliveries.open_count(tx, tenant, doc["id"]) == 0):

@@ -7,10 +7,10 @@ that a cached response can be proven current by re-running those reads (see exec
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from simulator.core import codec
 from simulator.core.store import Tx
 
 Doc = dict[str, Any]
@@ -56,7 +56,7 @@ class Loader:
         rows = _raw(self.tx, sql, args)
         self.reads.append((sql, args, _digest(rows)))
         self.rows_read += len(rows)
-        docs = [json.loads(row) for row in rows]
+        docs = [codec.load_doc(row) for row in rows]
         return [self._docs.setdefault((kind, doc["id"]), doc) or doc for doc in docs]
 
     def get(self, kind: str, id: str) -> Doc | None:

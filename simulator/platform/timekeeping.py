@@ -62,5 +62,5 @@ def advance_clock(clock: Clock, seconds: float | None = None,
                    "moves forward", "to")
     if target - now > MAX_ADVANCE:
         raise _bad("to may be at most 10 years ahead", "to")
-    clock.advance((target - now).total_seconds())
+    clock.advance_to(target)
     return describe(clock)
