@@ -116,3 +116,19 @@ def test_upgrade_marks_stored_documents_that_may_hold_big_integers(tmp_path):
     with store.read() as tx:
         assert tx.get("t", "k", "1") == {"n": 123456789012345678901234567890}
         assert tx.get("t", "k", "2") == {"n": 12}
+
+
+@pytest.mark.parametrize("where", ["file", ":memory:"])
+def test_single_document_read_sees_committed_state_and_its_own_open_write(tmp_path, where):
+    store = Store(str(tmp_path / "g.db") if where == "file" else ":memory:")
+    assert store.get("t", "k", "1") is None
+    with store.tx() as tx:
+        tx.put("t", "k", "1", {"v": 1})
+        assert store.get("t", "k", "1") == {"v": 1}  # the writing thread reads its own write
+        if where == "file":
+            seen: list[object] = []
+            other = threading.Thread(target=lambda: seen.append(store.get("t", "k", "1")))
+            other.start()
+            other.join()
+            assert seen == [None]  # not committed yet
+    assert store.get("t", "k", "1") == {"v": 1}
