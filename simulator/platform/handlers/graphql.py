@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response
 
+from simulator.core import codec
 from simulator.graphql import service_for, wants_timezone
 from simulator.web import header, platform, tenant
 
@@ -20,5 +20,4 @@ def query(body: dict[str, Any]) -> Response:
         force_timezone=wants_timezone(header("force-render-timezone")),
         cache_responses=p.settings.graphql_response_cache)
     # serialized here so that fields keep the order of the query (GraphQL spec, 7.2.2)
-    return Response(json.dumps(result, separators=(",", ":")), status=200,
-                    mimetype="application/json")
+    return Response(codec.dumps(result), status=200, mimetype="application/json")
