@@ -228,16 +228,16 @@ VALIDATORS: dict[str, Any] = {
 }
 
 
-# Handlers read the ASGI scope itself: every attribute of `connexion.request` builds a new
-# request object (and its headers) from the scope, several times per call otherwise
-
-
 class FastJsonifier(Jsonifier):
     """Connexion's jsonifier writing answers with orjson: compact, keys in the handler's order."""
 
     def dumps(self, data: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
         """The answer's body as UTF-8 JSON and a newline, as Connexion's own ends."""
         return codec.dumps(data) + b"\n"
+
+
+# Handlers read the ASGI scope itself: every attribute of `connexion.request` builds a new
+# request object (and its headers) from the scope, several times per call otherwise
 
 
 def platform() -> Platform:
@@ -252,8 +252,8 @@ def tenant() -> str:
 
 
 def header(name: str) -> str | None:
-    """A header of the current request (lower-case name), repeated values joined by ', '."""
-    key = name.encode("latin-1")
+    """A header of the current request, repeated values joined by ', '."""
+    key = name.lower().encode("latin-1")
     values = [v.decode("latin-1") for k, v in current_scope["headers"] if k.lower() == key]
     return ", ".join(values) if values else None
 

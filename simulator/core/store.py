@@ -252,15 +252,20 @@ class Store:
     def get(self, tenant: str, kind: str, id: str) -> dict[str, Any] | None:
         """One document by id, read by one statement: atomic on its own, so no transaction
         (two fewer statements, each of which lets go of the GIL, on the hottest reads)."""
-        if self.path == ":memory:" or self._writer == threading.get_ident():
+        if self._on_writer():
             with self.read() as tx:
                 return tx.get(tenant, kind, id)
         return Tx(self._reader()).get(tenant, kind, id)
 
+    def _on_writer(self) -> bool:
+        """Whether reads go through the writer's connection: in memory, or inside the open
+        write of this thread."""
+        return self.path == ":memory:" or self._writer == threading.get_ident()
+
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A consistent read: a snapshot on this thread's reader, or inside the open write."""
-        if self.path == ":memory:" or self._writer == threading.get_ident():
+        if self._on_writer():
             with self._lock:
                 yield Tx(self._conn)
             return

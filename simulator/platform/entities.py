@@ -49,7 +49,11 @@ def save(tx: Tx, tenant: str, kind: str, doc: Doc, id: str | None = None) -> Non
 
 def get_or_404(tx: Tx, tenant: str, kind: str, id: str, what: str | None = None) -> Doc:
     """Fetch a document or raise NotFound naming it."""
-    doc = tx.get(tenant, kind, id)
+    return found_or_404(tx.get(tenant, kind, id), kind, id, what)
+
+
+def found_or_404(doc: Doc | None, kind: str, id: str, what: str | None = None) -> Doc:
+    """A document that was looked up, or NotFound naming it."""
     if doc is None:
         raise NotFound(f"{what or kind.replace('_', ' ')} {id!r} not found")
     return doc

@@ -77,9 +77,7 @@ def sales_order(p: Platform, tenant: str, id: str, id_type: str = "internal",
                 accept: str | None = None) -> Doc:
     """GET /v0/orders/{id}: NewStore's sales-order model of one order."""
     if id_type == "internal":  # one document: the internal view's payment history is empty
-        order = p.store.get(tenant, E.ORDER, id)
-        if order is None:
-            raise NotFound(f"order {id!r} not found")
+        order = E.found_or_404(p.store.get(tenant, E.ORDER, id), E.ORDER, id, "order")
         account = None
     else:
         with p.store.read() as tx:
