@@ -17,6 +17,7 @@ import orjson
 # A stored document holding an integer orjson cannot carry starts with this (JSON allows
 # leading whitespace, so any reader still reads it) and is read back by the json module
 BIG_INT_MARK = " "
+_MARKS = (BIG_INT_MARK, BIG_INT_MARK.encode())
 _ANSWER = orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 _DOC = _ANSWER | orjson.OPT_SORT_KEYS
 
@@ -42,7 +43,7 @@ def dump_doc(doc: Any) -> str:
 
 def load_doc(text: str | bytes) -> Any:
     """A stored document (ValueError when the text is not JSON)."""
-    if text[:1] in (BIG_INT_MARK, BIG_INT_MARK.encode()):
+    if text[:1] in _MARKS:
         return json.loads(text)
     return orjson.loads(text)
 
